@@ -1,0 +1,172 @@
+"""Typer commands behind :func:`statusd.cli.main` (everything except the light ``mcp`` bridge)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from statusd.config import Settings, load_settings
+from statusd.errors import ConfigError, StatusdError, StoreLockedError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local-first project status for AI assistants.")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="statusd.toml (default: ./statusd.toml, then user config dir)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a summary")]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]statusd: bad configuration:[/] {exc.message}")
+        raise typer.Exit(78) from None
+
+
+def _call(settings: Settings, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    from statusd.client import StatusdClient
+
+    async def go() -> dict[str, Any]:
+        async with StatusdClient.connect(settings.socket_path, client_name="statusd-cli") as client:
+            return await client.call(tool, args)
+
+    try:
+        return asyncio.run(go())
+    except StatusdError as exc:
+        err.print(f"[red]statusd: {exc.code}:[/] {exc.message}")
+        if exc.details:
+            err.print_json(data=exc.details)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(config: ConfigOpt = None) -> None:
+    """Run the daemon in the foreground (what the systemd unit / launchd agent starts)."""
+    from statusd.daemon import logs
+    from statusd.daemon.app import Daemon
+
+    settings = _settings(config)
+    logs.configure(settings.log.level)
+    try:
+        asyncio.run(Daemon(settings).run())
+    except StoreLockedError as exc:
+        err.print(f"[red]statusd: {exc.message}[/]")
+        raise typer.Exit(75) from None
+
+
+@app.command()
+def mcp(
+    config: ConfigOpt = None,
+    socket: Annotated[Path | None, typer.Option(help="daemon socket (default: from the configuration)")] = None,
+    client: Annotated[str | None, typer.Option(help="client name recorded as created_by/updated_by")] = None,
+) -> None:
+    """Bridge a stdio MCP client to the daemon (normally dispatched before this module loads)."""
+    from statusd.daemon import bridge
+
+    argv = [*(["--config", str(config)] if config else []), *(["--socket", str(socket)] if socket else [])]
+    argv += ["--client", client] if client else []
+    raise typer.Exit(bridge.main(argv))
+
+
+@app.command()
+def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Summarise the project and the daemon's sync state."""
+    settings = _settings(config)
+    full = _call(settings, "generate_full_status", {})
+    if as_json:
+        out.print_json(data=full)
+        return
+    vh, wi, sync = full["vendor_health"], full["active_work_items"], full["sync"]
+    out.print(f"[bold]{settings.project}[/]  ({sync['mode']}, store {sync['store_path']})")
+    out.print(f"Vendors: {vh['operational_count']}/{vh['total_vendors']} operational ({vh['operational_percentage']}%)")
+    by_status = ", ".join(f"{k} {v}" for k, v in sorted(wi["by_status"].items())) or "none"
+    out.print(
+        f"Work items: {wi['total_count']} ({by_status}); ready {wi['ready_count']}; archived {wi['archived_count']}"
+    )
+    out.print(
+        f"Recent deployments: {len(full['recent_deployments'])}; pending enhancements: "
+        f"{len(full['pending_enhancements'])}"
+    )
+    pending = sync["pending_outbox"]
+    out.print(f"Sync: {sync['mode']}; pending {pending}; open conflicts {sync['open_conflicts']}")
+    for warning in full.get("warnings", []):
+        out.print(f"[yellow]warning:[/] {warning}")
+
+
+@app.command()
+def ready(
+    config: ConfigOpt = None,
+    item_type: Annotated[str | None, typer.Option("--type", help="only this item type")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List work items that can be picked up now."""
+    args: dict[str, Any] = {"ready": True, "limit": 500}
+    if item_type:
+        args["item_type"] = item_type
+    result = _call(_settings(config), "list_work_items", args)
+    if as_json:
+        out.print_json(data=result)
+        return
+    table = Table("id", "type", "priority", "title", box=None)
+    for item in result["items"]:
+        table.add_row(item["id"][:8], item["item_type"], item["priority"], item["title"])
+    out.print(table if result["items"] else "Nothing is ready.")
+
+
+@app.command()
+def show(
+    ident: Annotated[str, typer.Argument(metavar="ID")], config: ConfigOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show one work item with its parents, children and dependencies."""
+    item = _call(_settings(config), "query_work_item", {"id": ident, "include_children": True})
+    if as_json:
+        out.print_json(data=item)
+        return
+    chain = " › ".join(p["title"] for p in item["parent_chain"])
+    out.print(f"[bold]{item['title']}[/]  [{item['item_type']}, {item['status']}, {item['priority']}]")
+    out.print(f"id {item['id']}  version {item['version']}  updated {item['updated_at']} by {item['updated_by']}")
+    if chain:
+        out.print(f"in: {chain}")
+    if item.get("claimed_by"):
+        out.print(f"claimed by {item['claimed_by']} until {item['claim_expires_at']}")
+    if item.get("description"):
+        out.print(item["description"])
+    for dep in item["dependencies"]:
+        rel = dep["related_item"]
+        out.print(f"{dep['direction']} {dep['type']}: {rel['title']} ({rel['id'][:8]}, {rel['status']})")
+
+    def walk(children: list[dict[str, Any]], indent: int) -> None:
+        for child in children:
+            out.print(f"{'  ' * indent}- {child['title']} ({child['id'][:8]}, {child['status']})")
+            walk(child["children"], indent + 1)
+
+    walk(item.get("children", []), 0)
+
+
+@app.command()
+def call(
+    tool: Annotated[str, typer.Argument(help="tool name, e.g. list_work_items")],
+    arguments: Annotated[str, typer.Argument(help="JSON object of arguments")] = "{}",
+    config: ConfigOpt = None,
+) -> None:
+    """Call any MCP tool and print its JSON result."""
+    try:
+        args = json.loads(arguments)
+    except ValueError as exc:
+        err.print(f"[red]statusd: arguments are not JSON:[/] {exc}")
+        raise typer.Exit(2) from None
+    if not isinstance(args, dict):
+        err.print("[red]statusd: arguments must be a JSON object[/]")
+        raise typer.Exit(2)
+    result = _call(_settings(config), tool, args)
+    sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

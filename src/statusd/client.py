@@ -1,0 +1,107 @@
+"""A typed Python client for a running daemon, over its Unix socket with the official MCP client.
+
+    async with StatusdClient.connect(socket_path, client_name="my-agent") as c:
+        item = await c.call("create_work_item", item_type="task", title="Write docs")
+        await c.call("update_work_item", id=item["id"], version=item["version"], status="completed")
+
+``call`` returns the structured result as a dict and raises the error classes of
+:mod:`statusd.errors` (``VersionMismatchError`` with ``expected_version``/``actual_version``,
+``NotFoundError``, ``ValidationError``, …) for tool errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.client.session import ClientSession
+
+import statusd
+from statusd.daemon.transport import HELLO_PREFIX, LineReader, LineWriter
+from statusd.errors import (
+    CycleDetectedError,
+    DepthLimitError,
+    DuplicateError,
+    NotFoundError,
+    StatusdError,
+    UnavailableError,
+    ValidationError,
+    VersionMismatchError,
+    from_payload,
+)
+
+__all__ = [
+    "CycleDetectedError",
+    "DaemonNotRunningError",
+    "DepthLimitError",
+    "DuplicateError",
+    "NotFoundError",
+    "StatusdClient",
+    "StatusdError",
+    "UnavailableError",
+    "ValidationError",
+    "VersionMismatchError",
+]
+
+
+class DaemonNotRunningError(StatusdError):
+    code = "unavailable"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'")
+
+
+def result_payload(result: types.CallToolResult) -> dict[str, Any]:
+    """The tool's JSON result, from structured content or else the text content."""
+    if result.structured_content is not None:
+        return dict(result.structured_content)
+    for block in result.content:
+        if isinstance(block, types.TextContent):
+            loaded = json.loads(block.text)
+            if isinstance(loaded, dict):
+                return loaded
+    raise StatusdError("the daemon returned a result without JSON content")
+
+
+class StatusdClient:
+    def __init__(self, session: ClientSession) -> None:
+        self.session = session
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, socket_path: Path | str, *, client_name: str = "statusd-client", bridge_hello: bool = False
+    ) -> AsyncIterator[StatusdClient]:
+        """Open one MCP session on the daemon's socket.
+
+        ``bridge_hello`` sends ``client_name`` the way ``statusd mcp --client`` does, so it wins over
+        the declared MCP client name.
+        """
+        path = Path(socket_path)
+        try:
+            stream = await anyio.connect_unix(path)
+        except OSError as exc:
+            raise DaemonNotRunningError(path, exc.strerror or str(exc)) from None
+        async with stream:
+            if bridge_hello:
+                await stream.send(HELLO_PREFIX + json.dumps({"client": client_name}).encode() + b"\n")
+            info = types.Implementation(name=client_name, version=statusd.__version__)
+            async with ClientSession(LineReader(stream), LineWriter(stream), client_info=info) as session:
+                await session.initialize()
+                yield cls(session)
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None, /, **kwargs: Any) -> dict[str, Any]:
+        args = {**(arguments or {}), **kwargs}
+        result = await self.session.call_tool(tool, args)
+        payload = result_payload(result)
+        if result.is_error:
+            raise from_payload(payload)
+        return payload
+
+    async def list_tools(self) -> list[types.Tool]:
+        return list((await self.session.list_tools()).tools)

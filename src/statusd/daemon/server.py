@@ -1,0 +1,190 @@
+"""The daemon's Unix-socket MCP server (SPEC §4.3): one MCP session per connection.
+
+The socket lives in a 0700 directory, is created 0600, and every connection's peer uid is checked
+against ours before a single byte is read. A lock file next to the socket keeps a second daemon
+from replacing a running one's socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import fcntl
+import json
+import logging
+import os
+import socket
+import stat
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from anyio.abc import SocketAttribute, SocketStream
+from mcp.server.lowlevel.server import Server
+
+import statusd
+from statusd.daemon.service import Service
+from statusd.daemon.tools import TOOLS, input_schema
+from statusd.daemon.transport import LineReader, LineWriter
+from statusd.errors import StoreLockedError
+
+log = logging.getLogger(__name__)
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The connecting process's uid (SO_PEERCRED on Linux, LOCAL_PEERCRED on BSD/macOS)."""
+    if hasattr(socket, "SO_PEERCRED"):
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return int(struct.unpack("3i", creds)[1])
+    if sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
+        local_peercred = 0x001
+        raw = sock.getsockopt(0, local_peercred, struct.calcsize("iih16i"))
+        return int(struct.unpack("iih16i", raw)[1])
+    return None  # pragma: no cover
+
+
+def prepare_socket_dir(path: Path) -> None:
+    """Create the socket's directory 0700 and refuse one that others can enter."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.parent.stat()
+    if st.st_uid != os.getuid():
+        raise PermissionError(f"socket directory {path.parent} belongs to another user")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(path.parent, 0o700)
+
+
+class SocketLock:
+    """An exclusive lock on ``<socket>.lock`` held for the daemon's life."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.with_name(path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
+            os.close(fd)
+            raise StoreLockedError(f"socket {self.path.with_suffix('')}", owner) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def build_mcp_server(service: Service) -> Server[Any]:
+    tools = types.ListToolsResult(
+        tools=[types.Tool(name=t.name, description=t.description, input_schema=input_schema(t)) for t in TOOLS.values()]
+    )
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return tools
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        outcome = await service.call(params.name, params.arguments, client=_client_name(ctx))
+        text = json.dumps(outcome.payload, separators=(",", ":"), ensure_ascii=False, default=str)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)],
+            structured_content=outcome.payload,
+            is_error=outcome.is_error,
+        )
+
+    return Server(
+        "statusd",
+        version=statusd.__version__,
+        instructions="Project status and work items. Writes need the entity's current version.",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+# The bridge's ``--client NAME`` for the connection being served (set per connection task).
+CONNECTION_CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("statusd_client", default=None)
+
+
+def _client_name(ctx: Any) -> str | None:
+    """The bridge's ``--client`` wins; else the name the MCP client declared; else None."""
+    named = CONNECTION_CLIENT.get()
+    if named:
+        return named
+    params = getattr(getattr(ctx, "session", None), "client_params", None)
+    name = getattr(getattr(params, "client_info", None), "name", None)
+    return str(name) if name else None
+
+
+class SocketServer:
+    def __init__(self, service: Service, path: Path) -> None:
+        self.service = service
+        self.path = path
+        self.mcp = build_mcp_server(service)
+        self._lock = SocketLock(path)
+        self._listener: Any = None
+        self.connections = 0
+
+    async def start(self) -> None:
+        prepare_socket_dir(self.path)
+        self._lock.acquire()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # stale: we hold the lock, so no live daemon owns it
+        old_umask = os.umask(0o177)
+        try:
+            self._listener = await anyio.create_unix_listener(self.path)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        if self._listener is None:
+            await self.start()
+        listener = self._listener
+        task_status.started()
+        async with anyio.create_task_group() as connections:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    break  # stop_accepting(); open connections carry on until cancelled
+                connections.start_soon(self._handle, stream)
+
+    async def stop_accepting(self) -> None:
+        """Close the listening socket; connections already open keep being served."""
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.aclose()
+            self._listener = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.aclose()
+            self._listener = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._lock.release()
+
+    async def _handle(self, stream: SocketStream) -> None:
+        async with stream:
+            raw = stream.extra(SocketAttribute.raw_socket)
+            uid = peer_uid(raw)
+            if uid is not None and uid != os.getuid():
+                log.warning("refused a connection from uid %s", uid)
+                return
+            self.connections += 1
+            reader = LineReader(stream)
+            hello = await reader.preamble()
+            client = hello.get("client")
+            CONNECTION_CLIENT.set(str(client)[:100] if client else None)
+            try:
+                await self.mcp.run(reader, LineWriter(stream), self.mcp.create_initialization_options())
+            finally:
+                self.connections -= 1

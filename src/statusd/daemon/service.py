@@ -1,0 +1,134 @@
+"""Tool dispatch independent of the transport: validate, run, wrap in the SPEC §4.2 envelope.
+
+``Service.call(name, arguments, client=…)`` never raises for anything a caller sent: every failure
+becomes an error payload ``{"error": {code, message, details}}`` with ``is_error`` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+from statusd.errors import NotFoundError, StatusdError, UnavailableError, ValidationError
+from statusd.models import now_iso, parse_args
+from statusd.store import Store, WriteContext
+from statusd.store import schema as store_schema
+
+if TYPE_CHECKING:
+    from statusd.daemon.tools import Tool
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class Call:
+    """One tool call: who is calling and what it has to say besides its result."""
+
+    actor: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    payload: dict[str, Any]
+    is_error: bool
+
+
+class Service:
+    def __init__(self, store: Store, *, archive_after_days: int = 365, mirror_enabled: bool = False) -> None:
+        self.store = store
+        self.archive_after_days = archive_after_days
+        self.mirror_enabled = mirror_enabled
+        self.started_at = now_iso()
+        self.draining = False
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def now(self) -> str:
+        return self.store.clock()
+
+    def settings_archive_days(self) -> int:
+        return self.archive_after_days
+
+    async def write(
+        self,
+        call: Call,
+        fn: Callable[Concatenate[sqlite3.Connection, WriteContext, P], T],
+        *args: P.args,
+        **kw: P.kwargs,
+    ) -> T:
+        ctx = WriteContext(actor=call.actor)
+        result = await self.store.write(fn, ctx, *args, **kw)
+        call.warnings.extend(ctx.warnings)
+        return result
+
+    def sync_summary(self) -> dict[str, Any]:
+        pending = self.store.reader.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
+        return {
+            "mode": "replicated" if self.store.replicated else "standalone",
+            "postgres": None,
+            "pending_outbox": pending[0],
+            "oldest_pending_at": pending[1],
+            "last_push_at": None,
+            "last_pull_at": None,
+            "open_conflicts": 0,
+            "mirror": {"enabled": self.mirror_enabled, "state": "not_running"},
+            "schema_versions": {"store": self.store.schema_version(), "store_latest": store_schema.LATEST_VERSION},
+            "store_path": str(self.store.path),
+            "daemon_started_at": self.started_at,
+        }
+
+    async def call(self, name: str, arguments: Any, *, client: str | None = None) -> Outcome:
+        from statusd.daemon.tools import TOOLS
+
+        tool = TOOLS.get(name)
+        if tool is None:
+            return Outcome(NotFoundError("tool", name).to_payload(), True)
+        if self.draining:
+            return Outcome(UnavailableError("the daemon is shutting down; retry shortly").to_payload(), True)
+        self.in_flight += 1
+        self.idle.clear()
+        try:
+            return await self._call(tool, name, arguments, client)
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.idle.set()
+
+    async def _call(self, tool: Tool, name: str, arguments: Any, client: str | None) -> Outcome:
+        try:
+            if arguments is not None and not isinstance(arguments, dict):
+                raise ValidationError.one("arguments", "must be an object")
+            args = parse_args(tool.args, arguments)
+            call = Call(actor=args.actor or client or "unknown")
+            legacy = getattr(args, "updated_by", None) or getattr(args, "created_by", None)
+            if legacy and not args.actor:  # the seed's clients name themselves this way
+                call.actor = legacy
+                call.warnings.append("deprecated_argument: created_by/updated_by are read as actor")
+            data = await tool.handler(self, args, call)
+        except StatusdError as exc:
+            return Outcome(exc.to_payload(), True)
+        except Exception:
+            log.exception("tool %s failed", name)
+            internal = StatusdError("internal error; the daemon log has the details", {"tool": name})
+            return Outcome(internal.to_payload(), True)
+        return Outcome(self._envelope(data, call, writes=tool.writes), False)
+
+    def _envelope(self, data: dict[str, Any], call: Call, *, writes: bool) -> dict[str, Any]:
+        out = dict(data)
+        out["success"] = True
+        out["data_source"] = "local_store"
+        out["warnings"] = call.warnings
+        if writes:
+            out["sync"] = "queued" if self.store.replicated else "local_only"
+            out["wrote_to_store"] = True
+            out["wrote_to_markdown"] = False
+        return out

@@ -1,0 +1,318 @@
+"""The MCP tool surface (SPEC §4.1): one table of tools, each an argument model and a handler.
+
+Handlers return plain dicts; :mod:`statusd.daemon.service` wraps them in the result envelope of
+SPEC §4.2. Schemas for ``tools/list`` are generated from the argument models and then trimmed,
+so the whole listing stays well under its 6,000-token budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from statusd import models as m
+from statusd.store import (
+    configuration,
+    dependencies,
+    deployments,
+    enhancements,
+    history,
+    report,
+    vendors,
+    workitems,
+)
+
+if TYPE_CHECKING:
+    from statusd.daemon.service import Call, Service
+
+Handler = Callable[["Service", Any, "Call"], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: type[m.Args]
+    handler: Handler
+    writes: bool
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+async def _create_work_item(svc: Service, a: m.CreateWorkItemArgs, call: Call) -> dict[str, Any]:
+    return workitems.present(await svc.write(call, workitems.create, a), svc.now())
+
+
+async def _update_work_item(svc: Service, a: m.UpdateWorkItemArgs, call: Call) -> dict[str, Any]:
+    return workitems.present(await svc.write(call, workitems.update, a), svc.now())
+
+
+async def _query_work_item(svc: Service, a: m.QueryWorkItemArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(workitems.query, a, svc.now())
+
+
+async def _list_work_items(svc: Service, a: m.ListWorkItemsArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(workitems.list_items, a, svc.now())
+
+
+async def _add_dependency(svc: Service, a: m.DependencyArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, dependencies.add, a)
+
+
+async def _remove_dependency(svc: Service, a: m.DependencyArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, dependencies.remove, a)
+
+
+async def _claim_work_item(svc: Service, a: m.ClaimWorkItemArgs, call: Call) -> dict[str, Any]:
+    item = await svc.write(call, workitems.claim, a)
+    if item is None:
+        call.warnings.append("nothing_ready: no ready work item to claim")
+        return {"claimed": False, "item": None}
+    return {"claimed": True, **workitems.present(item, svc.now())}
+
+
+async def _create_vendor(svc: Service, a: m.CreateVendorArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, vendors.create, a)
+
+
+async def _query_vendor_status(svc: Service, a: m.QueryVendorArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(vendors.query, a)
+
+
+async def _update_vendor_status(svc: Service, a: m.UpdateVendorArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, vendors.update, a)
+
+
+async def _record_deployment(svc: Service, a: m.RecordDeploymentArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, deployments.record, a)
+
+
+async def _query_deployment(svc: Service, a: m.QueryDeploymentArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(deployments.query, a)
+
+
+async def _list_deployments(svc: Service, a: m.ListDeploymentsArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(deployments.list_recent, a)
+
+
+async def _create_enhancement(svc: Service, a: m.CreateEnhancementArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, enhancements.create, a)
+
+
+async def _update_enhancement(svc: Service, a: m.UpdateEnhancementArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, enhancements.update, a)
+
+
+async def _list_enhancements(svc: Service, a: m.ListEnhancementsArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(enhancements.list_all, a)
+
+
+async def _get_configuration(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(configuration.get)
+
+
+async def _update_configuration(svc: Service, a: m.UpdateConfigurationArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, configuration.update, a)
+
+
+async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Call) -> dict[str, Any]:
+    status = svc.store.read(report.full_status, svc.now())
+    status["sync"] = svc.sync_summary()
+    status["generated_at"] = svc.now()
+    if a.output_format == "markdown":
+        call.warnings.append("markdown_unavailable: the markdown renderer is not part of this build yet")
+    return status
+
+
+async def _trigger_archiving(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, report.archive, svc.settings_archive_days())
+
+
+async def _query_archived(svc: Service, a: m.QueryArchivedArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(workitems.list_items, a, svc.now(), archived=True)
+
+
+async def _query_history(svc: Service, a: m.QueryHistoryArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(history.query, a)
+
+
+async def _sync_status(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
+    return svc.sync_summary()
+
+
+def _tool(name: str, description: str, args: type[m.Args], handler: Handler, *, writes: bool = False) -> Tool:
+    return Tool(name, description, args, handler, writes)
+
+
+TOOLS: dict[str, Tool] = {
+    t.name: t
+    for t in (
+        _tool(
+            "create_work_item",
+            "Create a work item (project/session/task/research) under an optional parent (max depth 4). "
+            "metadata is validated by item_type; unknown keys are kept.",
+            m.CreateWorkItemArgs,
+            _create_work_item,
+            writes=True,
+        ),
+        _tool(
+            "update_work_item",
+            "Update a work item. version must equal the current version (optimistic locking; on "
+            "version_mismatch re-read and retry). metadata is merged (null removes a key); "
+            "parent_id null moves to top level; deleted soft-deletes or restores.",
+            m.UpdateWorkItemArgs,
+            _update_work_item,
+            writes=True,
+        ),
+        _tool(
+            "query_work_item",
+            "One work item with parent_chain (root first), dependencies and optionally nested children.",
+            m.QueryWorkItemArgs,
+            _query_work_item,
+        ),
+        _tool(
+            "list_work_items",
+            "List work items (compact rows) with filters; parent_id 'root' = top level; ready = "
+            "claimable now; text searches title/description. Paginate with next_cursor.",
+            m.ListWorkItemsArgs,
+            _list_work_items,
+        ),
+        _tool(
+            "add_dependency",
+            "Add an edge: depends_on = work_item waits for depends_on_id; blocks = work_item must "
+            "finish first. Cycles are rejected; an existing edge is a no-op.",
+            m.DependencyArgs,
+            _add_dependency,
+            writes=True,
+        ),
+        _tool("remove_dependency", "Remove a dependency edge.", m.DependencyArgs, _remove_dependency, writes=True),
+        _tool(
+            "claim_work_item",
+            "Claim a work item for a lease (id, or omit for the highest-priority ready item, optionally "
+            "of item_type). Exactly one concurrent claimant wins.",
+            m.ClaimWorkItemArgs,
+            _claim_work_item,
+            writes=True,
+        ),
+        _tool(
+            "create_vendor",
+            "Create a vendor (name unique case-insensitively). Defaults: broken, no formats, tests 0/0/0, "
+            "version 0.0.0.",
+            m.CreateVendorArgs,
+            _create_vendor,
+            writes=True,
+        ),
+        _tool(
+            "query_vendor_status",
+            "One vendor by name (case-insensitive), or all vendors (optionally by status) as vendors.",
+            m.QueryVendorArgs,
+            _query_vendor_status,
+        ),
+        _tool(
+            "update_vendor_status",
+            "Update a vendor's status and/or metadata (merged, re-validated); version as for work items.",
+            m.UpdateVendorArgs,
+            _update_vendor_status,
+            writes=True,
+        ),
+        _tool(
+            "record_deployment",
+            "Record an immutable deployment. metadata: pr_number, pr_title, commit_hash, test_summary "
+            "{passed,failed,skipped}, constitutional_compliance, summary?. Linked ids must exist.",
+            m.RecordDeploymentArgs,
+            _record_deployment,
+            writes=True,
+        ),
+        _tool(
+            "query_deployment",
+            "One deployment with affected_vendors and related_work_items.",
+            m.QueryDeploymentArgs,
+            _query_deployment,
+        ),
+        _tool(
+            "list_deployments",
+            "Deployments newest first; since = ISO time; vendor = name.",
+            m.ListDeploymentsArgs,
+            _list_deployments,
+        ),
+        _tool(
+            "create_enhancement",
+            "Create a future enhancement; target_quarter as 2026-Q1 or Q1 2026.",
+            m.CreateEnhancementArgs,
+            _create_enhancement,
+            writes=True,
+        ),
+        _tool(
+            "update_enhancement",
+            "Update a future enhancement (id, version, fields to change).",
+            m.UpdateEnhancementArgs,
+            _update_enhancement,
+            writes=True,
+        ),
+        _tool("list_enhancements", "List future enhancements.", m.ListEnhancementsArgs, _list_enhancements),
+        _tool("get_project_configuration", "The project configuration.", m.NoArgs, _get_configuration),
+        _tool(
+            "update_project_configuration",
+            "Update the project configuration (version required).",
+            m.UpdateConfigurationArgs,
+            _update_configuration,
+            writes=True,
+        ),
+        _tool(
+            "generate_full_status",
+            "Project summary: vendor_health, active_work_items, recent_deployments, pending_enhancements, "
+            "configuration, sync.",
+            m.GenerateStatusArgs,
+            _generate_full_status,
+        ),
+        _tool(
+            "trigger_archiving",
+            "Archive subtrees inactive for archive.after_days now; returns counts.",
+            m.NoArgs,
+            _trigger_archiving,
+            writes=True,
+        ),
+        _tool(
+            "query_archived_work_items",
+            "List archived work items (filters as list_work_items).",
+            m.QueryArchivedArgs,
+            _query_archived,
+        ),
+        _tool(
+            "query_history",
+            "Change history of any entity, newest first: versions [{version, at, by, via, changes}].",
+            m.QueryHistoryArgs,
+            _query_history,
+        ),
+        _tool("sync_status", "Replication and mirror state of this daemon.", m.NoArgs, _sync_status),
+    )
+}
+
+
+# --- schemas -----------------------------------------------------------------------------------
+
+
+def _trim(node: Any) -> Any:
+    """Drop what a model does not need from a pydantic JSON schema: titles, null branches, null defaults."""
+    if isinstance(node, list):
+        return [_trim(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _trim(v) for k, v in node.items() if k != "title" and not (k == "default" and v is None)}
+    branches = out.get("anyOf")
+    if isinstance(branches, list):
+        kept = [b for b in branches if b != {"type": "null"}]
+        if len(kept) == 1:
+            out.pop("anyOf")
+            out = {**kept[0], **out}
+    if out.get("additionalProperties") is True:
+        out.pop("additionalProperties")
+    return out
+
+
+def input_schema(tool: Tool) -> dict[str, Any]:
+    schema: dict[str, Any] = _trim(tool.args.model_json_schema())
+    schema["additionalProperties"] = False
+    return schema

@@ -1,0 +1,181 @@
+"""Every error statusd raises on purpose, under one root.
+
+    StatusdError                      code "internal"
+    ├── ValidationError               "validation_error"   details: {"fields": [{field, message, ...}]}
+    ├── NotFoundError                 "not_found"          details: {entity, id}
+    ├── VersionMismatchError          "version_mismatch"   details: {expected_version, actual_version,
+    │                                                               last_updated_by}
+    ├── DepthLimitError               "depth_limit"        details: {max_depth, depth}
+    ├── CycleDetectedError            "cycle_detected"     details: {...}
+    ├── DuplicateError                "duplicate"          details: {entity, field, value}
+    ├── UnavailableError              "unavailable"        (the daemon itself cannot serve)
+    ├── ConfigError                   start-up only: a bad configuration key
+    └── StoreLockedError              start-up only: another daemon owns the store file
+
+Each error builds its message from its identifiers and carries a JSON-safe ``details`` dict.
+``to_payload`` is the single place that turns an error into the tool-error body of SPEC §4.2;
+``from_payload`` is its inverse for the Python client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class StatusdError(Exception):
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class ValidationError(StatusdError):
+    code = "validation_error"
+
+    def __init__(self, fields: list[dict[str, Any]], message: str | None = None) -> None:
+        self.fields = fields
+        if message is None:
+            parts = [f"{f.get('field') or '(arguments)'}: {f.get('message')}" for f in fields]
+            message = "invalid input: " + "; ".join(parts)
+        super().__init__(message, {"fields": fields})
+
+    @classmethod
+    def one(cls, field: str, message: str, **extra: Any) -> ValidationError:
+        return cls([{"field": field, "message": message, **extra}])
+
+
+class NotFoundError(StatusdError):
+    code = "not_found"
+
+    def __init__(self, entity: str, ident: str, field: str | None = None) -> None:
+        self.entity = entity
+        self.ident = ident
+        details: dict[str, Any] = {"entity": entity, "id": ident}
+        if field:
+            details["field"] = field
+        super().__init__(f"{entity} {ident!r} not found", details)
+
+
+class VersionMismatchError(StatusdError):
+    code = "version_mismatch"
+
+    def __init__(
+        self,
+        entity: str,
+        ident: str,
+        expected_version: int,
+        actual_version: int,
+        last_updated_by: str | None = None,
+    ) -> None:
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        self.last_updated_by = last_updated_by
+        super().__init__(
+            f"version mismatch on {entity} {ident}: you sent version {expected_version}, "
+            f"the current version is {actual_version} (last updated by {last_updated_by or 'unknown'}); "
+            "re-read and retry",
+            {
+                "entity": entity,
+                "id": ident,
+                "expected_version": expected_version,
+                "actual_version": actual_version,
+                "last_updated_by": last_updated_by,
+            },
+        )
+
+
+class DepthLimitError(StatusdError):
+    code = "depth_limit"
+
+    def __init__(self, depth: int, max_depth: int) -> None:
+        self.depth = depth
+        self.max_depth = max_depth
+        super().__init__(
+            f"work items nest at most {max_depth + 1} levels (depth 0-{max_depth}); this would reach depth {depth}",
+            {"depth": depth, "max_depth": max_depth},
+        )
+
+
+class CycleDetectedError(StatusdError):
+    code = "cycle_detected"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message, details)
+
+
+class DuplicateError(StatusdError):
+    code = "duplicate"
+
+    def __init__(self, entity: str, field: str, value: str) -> None:
+        super().__init__(
+            f"a {entity} with {field} {value!r} already exists",
+            {"entity": entity, "field": field, "value": value},
+        )
+
+
+class UnavailableError(StatusdError):
+    code = "unavailable"
+
+
+class ConfigError(StatusdError):
+    """A configuration key is missing, malformed or contradictory (start-up only)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        super().__init__(f"configuration key {key!r}: {problem}", {"key": key})
+
+
+class StoreLockedError(StatusdError):
+    """Another daemon already serves this store file."""
+
+    def __init__(self, path: str, owner: str | None = None) -> None:
+        who = f" (pid {owner})" if owner else ""
+        super().__init__(
+            f"another statusd daemon{who} already uses the store {path}; stop it first "
+            "or point this one at another store.path",
+            {"path": path},
+        )
+
+
+ERROR_CLASSES: dict[str, type[StatusdError]] = {
+    cls.code: cls
+    for cls in (
+        StatusdError,
+        ValidationError,
+        NotFoundError,
+        VersionMismatchError,
+        DepthLimitError,
+        CycleDetectedError,
+        DuplicateError,
+        UnavailableError,
+    )
+}
+
+
+def from_payload(payload: dict[str, Any]) -> StatusdError:
+    """Rebuild a typed error from a tool-error body (used by ``statusd.client``)."""
+    body = payload.get("error", payload)
+    code = str(body.get("code", "internal"))
+    message = str(body.get("message", ""))
+    details = body.get("details") or {}
+    cls = ERROR_CLASSES.get(code, StatusdError)
+    err = cls.__new__(cls)
+    StatusdError.__init__(err, message, details)
+    if isinstance(err, VersionMismatchError):
+        err.expected_version = int(details.get("expected_version", 0))
+        err.actual_version = int(details.get("actual_version", 0))
+        err.last_updated_by = details.get("last_updated_by")
+    elif isinstance(err, ValidationError):
+        err.fields = list(details.get("fields", []))
+    elif isinstance(err, NotFoundError):
+        err.entity = str(details.get("entity", ""))
+        err.ident = str(details.get("id", ""))
+    elif isinstance(err, DepthLimitError):
+        err.depth = int(details.get("depth", 0))
+        err.max_depth = int(details.get("max_depth", 4))
+    return err

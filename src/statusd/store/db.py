@@ -1,0 +1,231 @@
+"""The SQLite store: one writer thread, one loop-thread reader, one daemon per file.
+
+Writes are whole-transaction functions ``fn(conn, ctx, *args)`` run on a single writer thread
+inside ``BEGIN IMMEDIATE … COMMIT`` (one hop per transaction rather than per statement). Reads are
+functions ``fn(conn, *args)`` run directly on the event-loop thread against a separate read
+connection: a point read is a few microseconds there, far less than any thread hop (SPEC §13).
+WAL mode lets those reads proceed while the writer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from statusd.errors import StoreLockedError
+from statusd.models import Via, new_id, now_iso
+from statusd.store import schema
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class WriteContext:
+    """Who is writing, how the change arrived, and what the transaction has done so far."""
+
+    actor: str
+    via: Via = "tool"
+    machine: str = ""
+    replicated: bool = False
+    now: str = field(default_factory=now_iso)
+    op_ids: list[str] = field(default_factory=list)
+    changed_entities: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Store:
+    """Open with ``async with Store(path, machine=...) as store``."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        machine: str = "local",
+        replicated: bool = False,
+        synchronous: str = "FULL",
+        project: str = "default",
+        clock: Callable[[], str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.machine = machine
+        self.replicated = replicated
+        self.synchronous = synchronous
+        self.project = project
+        self.clock = clock or now_iso
+        self.moved_aside: Path | None = None
+        self._lock_fd: int | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._listeners: list[Callable[[WriteContext], None]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Store:
+        self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            self._writer = self._open_or_move_aside()
+            schema.migrate(self._writer)
+            self._reader = _connect(self.path, self.synchronous)
+            self._reader.execute("PRAGMA query_only=ON")
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusd-writer")
+            from statusd.store import configuration  # late: configuration imports this module
+
+            self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+        self._reader = self._writer = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _take_lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
+            os.close(fd)
+            raise StoreLockedError(str(self.path), owner) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _open_or_move_aside(self) -> sqlite3.Connection:
+        """Open the store; a file that is not a readable database is moved aside, never deleted."""
+        try:
+            conn = _connect(self.path, self.synchronous)
+            ok = conn.execute("PRAGMA quick_check").fetchone()
+            if ok and ok[0] == "ok":
+                return conn
+            conn.close()
+            reason = str(ok[0]) if ok else "no answer"
+        except sqlite3.DatabaseError as exc:
+            reason = str(exc)
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                src.rename(Path(str(aside) + suffix))
+        log.warning("store %s unreadable (%s); moved aside to %s and starting empty", self.path, reason, aside)
+        self.moved_aside = aside
+        return _connect(self.path, self.synchronous)
+
+    # --- access --------------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise RuntimeError("the store is not open; use 'async with Store(...)' first")
+        return self._reader
+
+    def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs) -> T:
+        """Run a read function on the loop thread, inside one read transaction."""
+        conn = self.reader
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args, **kw)
+        finally:
+            conn.execute("COMMIT")
+
+    def add_listener(self, callback: Callable[[WriteContext], None]) -> None:
+        """Call ``callback(ctx)`` on the loop thread after every committed write."""
+        self._listeners.append(callback)
+
+    async def write(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, WriteContext, P], T],
+        ctx: WriteContext,
+        *args: P.args,
+        **kw: P.kwargs,
+    ) -> T:
+        """Run ``fn(conn, ctx, ...)`` as one transaction on the writer thread."""
+        if self._executor is None:
+            raise RuntimeError("the store is not open")
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._executor, lambda: self._transaction(fn, ctx, args, kw))
+        if ctx.changed_entities:
+            for callback in self._listeners:
+                callback(ctx)
+        return result
+
+    def write_sync(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, WriteContext, P], T],
+        ctx: WriteContext,
+        *args: P.args,
+        **kw: P.kwargs,
+    ) -> T:
+        """Run a write transaction on the calling thread (start-up, tests, seeding tools)."""
+        return self._transaction(fn, ctx, args, kw)
+
+    def _transaction(self, fn: Callable[..., T], ctx: WriteContext, args: tuple[Any, ...], kw: dict[str, Any]) -> T:
+        conn = self._writer
+        if conn is None:
+            raise RuntimeError("the store is not open")
+        ctx.machine = ctx.machine or self.machine
+        ctx.replicated = self.replicated
+        ctx.now = self.clock()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, ctx, *args, **kw)
+            conn.execute("COMMIT")
+        except BaseException:
+            ctx.changed_entities.clear()
+            ctx.op_ids.clear()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def meta(self, key: str) -> str | None:
+        row = self.reader.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def schema_version(self) -> int:
+        return schema.current_version(self.reader)
+
+
+def make_op_id() -> str:
+    return new_id()

@@ -1,0 +1,198 @@
+"""Versioned SQLite schema: named, ordered migrations recorded in ``schema_migrations``.
+
+A migration is a function of one connection run inside the start-up transaction. Append new
+migrations to ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from statusd.models import now_iso
+
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+
+_AUDIT = """
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+"""
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the surrounding migration transaction, so run statements singly.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _initial(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        f"""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE work_items (
+            id TEXT PRIMARY KEY,
+            item_type TEXT NOT NULL,
+            title TEXT NOT NULL,
+            description TEXT,
+            status TEXT NOT NULL,
+            priority TEXT NOT NULL,
+            parent_id TEXT,
+            depth INTEGER NOT NULL DEFAULT 0,
+            branch_name TEXT,
+            commit_hash TEXT,
+            pr_number INTEGER,
+            metadata TEXT NOT NULL DEFAULT '{{}}',
+            claimed_by TEXT,
+            claim_expires_at TEXT,
+            deleted_at TEXT,
+            archived_at TEXT,
+            {_AUDIT}
+        );
+        CREATE INDEX work_items_parent ON work_items(parent_id);
+        CREATE INDEX work_items_live ON work_items(archived_at, deleted_at, status);
+        CREATE INDEX work_items_created ON work_items(created_at, id);
+
+        CREATE TABLE dependencies (
+            id TEXT PRIMARY KEY,
+            work_item_id TEXT NOT NULL,
+            depends_on_id TEXT NOT NULL,
+            dependency_type TEXT NOT NULL,
+            deleted_at TEXT,
+            {_AUDIT}
+        );
+        CREATE UNIQUE INDEX dependencies_edge ON dependencies(work_item_id, depends_on_id, dependency_type);
+        CREATE INDEX dependencies_target ON dependencies(depends_on_id);
+
+        CREATE TABLE vendors (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            deleted_at TEXT,
+            {_AUDIT}
+        );
+        CREATE UNIQUE INDEX vendors_name ON vendors(name COLLATE NOCASE);
+
+        CREATE TABLE deployments (
+            id TEXT PRIMARY KEY,
+            timestamp TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            vendor_ids TEXT NOT NULL DEFAULT '[]',
+            work_item_ids TEXT NOT NULL DEFAULT '[]',
+            {_AUDIT}
+        );
+        CREATE INDEX deployments_time ON deployments(timestamp, id);
+        CREATE TABLE deployment_links (
+            deployment_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            PRIMARY KEY (deployment_id, kind, target_id)
+        );
+        CREATE INDEX deployment_links_target ON deployment_links(kind, target_id);
+
+        CREATE TABLE enhancements (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            description TEXT,
+            priority TEXT NOT NULL,
+            status TEXT NOT NULL,
+            target_quarter TEXT,
+            requires_constitutional_principles TEXT NOT NULL DEFAULT '[]',
+            depends_on TEXT NOT NULL DEFAULT '[]',
+            deleted_at TEXT,
+            {_AUDIT}
+        );
+
+        CREATE TABLE configuration (
+            id TEXT PRIMARY KEY,
+            active_context_type TEXT NOT NULL,
+            current_session_id TEXT,
+            git_branch TEXT,
+            git_head_commit TEXT,
+            default_token_budget INTEGER NOT NULL,
+            {_AUDIT}
+        );
+
+        CREATE TABLE history (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            changes TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            via TEXT NOT NULL,
+            op_id TEXT
+        );
+        CREATE INDEX history_entity ON history(entity_id, version);
+
+        -- The replication queue (SPEC §5.2): written in the same transaction as the change it
+        -- describes, only when replication is configured.
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            op_id TEXT NOT NULL UNIQUE,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            base_version INTEGER NOT NULL,
+            new_version INTEGER NOT NULL,
+            changes TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE INDEX outbox_entity ON outbox(entity_id, seq);
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    ("0001_initial", _initial),
+]
+
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'").fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply every pending migration in one transaction; return the names applied."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        have = current_version(conn)
+        if have > LATEST_VERSION:
+            raise RuntimeError(
+                f"store schema version {have} is newer than this statusd understands ({LATEST_VERSION}); "
+                "upgrade statusd"
+            )
+        applied = []
+        for number, (name, step) in enumerate(MIGRATIONS, start=1):
+            if number <= have:
+                continue
+            step(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, now_iso()),
+            )
+            applied.append(name)
+        conn.execute("COMMIT")
+        return applied
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
