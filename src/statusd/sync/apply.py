@@ -1,0 +1,258 @@
+"""Applying the hub's answers and changes to the local store (writer-thread functions).
+
+Two rules keep a machine's store honest while it replicates:
+
+* **Local pending changes stay on top.** A pulled change never overwrites an entity that still has
+  operations in the outbox; the verdict of the last of those operations brings the hub's state.
+* **Nothing is discarded.** A rejected confirmed write is reported to its caller; a queued write
+  that clashes field by field is kept as a conflict record with base, local and remote values.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from statusd.models import new_id
+from statusd.store import deployments
+from statusd.store import entities as ent
+from statusd.store.db import WriteContext
+from statusd.store.entities import ENTITIES, WORK_ITEM
+
+AUDIT_KEYS = ("created_at", "created_by")
+
+
+def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT o.seq, o.op_id, o.entity, o.entity_id, o.base_version, o.new_version, o.changes, o.created_at, "
+        "h.actor, h.via FROM outbox o LEFT JOIN history h ON h.op_id = o.op_id ORDER BY o.seq LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        {
+            "seq": r[0],
+            "op_id": r[1],
+            "entity": r[2],
+            "entity_id": r[3],
+            "base_version": r[4],
+            "new_version": r[5],
+            "changes": json.loads(r[6]),
+            "at": r[7],
+            "actor": r[8] or "unknown",
+            "via": r[9] or "tool",
+        }
+        for r in rows
+    ]
+
+
+def has_pending(conn: sqlite3.Connection, entity_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM outbox WHERE entity_id = ? LIMIT 1", (entity_id,)).fetchone() is not None
+
+
+def apply_state(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    entity_name: str,
+    ident: str,
+    version: int,
+    data: dict[str, Any],
+    updated_at: str,
+    updated_by: str,
+) -> None:
+    """Make the local row equal the hub's state (no history, no outbox: the change is the hub's)."""
+    entity = ENTITIES[entity_name]
+    current = ent.get(conn, entity, ident)
+    row: dict[str, Any] = {name: data.get(name) for name in entity.fields}
+    if entity is WORK_ITEM:
+        row["depth"] = _depth(conn, row.get("parent_id"))
+    row.update(
+        id=ident,
+        version=version,
+        created_at=data.get("created_at") or (current or {}).get("created_at") or updated_at,
+        created_by=data.get("created_by") or (current or {}).get("created_by") or updated_by,
+        updated_at=updated_at,
+        updated_by=updated_by,
+    )
+    if entity_name == "vendor" and not row.get("deleted_at"):
+        # A different local vendor with this name lost a duplicate race: the hub's wins here.
+        conn.execute(
+            "UPDATE vendors SET deleted_at = ? WHERE name = ? COLLATE NOCASE AND id != ? AND deleted_at IS NULL",
+            (updated_at, row["name"], ident),
+        )
+    cols = entity.columns
+    conn.execute(
+        f"INSERT OR REPLACE INTO {entity.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+        [ent.dumps(row[c]) if c in entity.json_fields and row[c] is not None else row[c] for c in cols],
+    )
+    if entity is WORK_ITEM and current is not None and current["depth"] != row["depth"]:
+        _fix_descendant_depths(conn, ident, row["depth"])
+    if entity_name == "deployment":
+        deployments.index_links(conn, row)
+    ctx.changed_entities.add(entity_name)
+
+
+def _depth(conn: sqlite3.Connection, parent_id: str | None) -> int:
+    if parent_id is None:
+        return 0
+    row = conn.execute("SELECT depth FROM work_items WHERE id = ?", (parent_id,)).fetchone()
+    return 0 if row is None else int(row[0]) + 1
+
+
+def _fix_descendant_depths(conn: sqlite3.Connection, ident: str, depth: int) -> None:
+    conn.execute(
+        """WITH RECURSIVE sub(id, d) AS (
+               SELECT id, ? + 1 FROM work_items WHERE parent_id = ?
+               UNION ALL SELECT w.id, sub.d + 1 FROM work_items w JOIN sub ON w.parent_id = sub.id)
+           UPDATE work_items SET depth = (SELECT d FROM sub WHERE sub.id = work_items.id)
+           WHERE id IN (SELECT id FROM sub)""",
+        (depth, ident),
+    )
+
+
+def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> None:
+    """Append a pulled change to the local history unless it is one of ours."""
+    op_id = change.get("op_id")
+    if op_id and conn.execute("SELECT 1 FROM history WHERE op_id = ?", (op_id,)).fetchone():
+        return
+    conn.execute(
+        "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            change["entity"],
+            change["entity_id"],
+            change["version"],
+            ent.dumps(change["changes"]),
+            change["actor"],
+            change["at"],
+            change["machine"],
+            "sync" if change["via"] == "tool" else change["via"],
+            op_id,
+        ),
+    )
+
+
+def apply_pulled(conn: sqlite3.Connection, ctx: WriteContext, changes: list[dict[str, Any]], cursor: str) -> int:
+    """Apply one batch of pulled changes and advance the cursor in the same transaction."""
+    applied = 0
+    for change in changes:
+        record_remote_history(conn, change)
+        if has_pending(conn, change["entity_id"]):
+            continue
+        entity = ENTITIES.get(change["entity"])
+        if entity is None:
+            continue
+        local = conn.execute(f"SELECT version FROM {entity.table} WHERE id = ?", (change["entity_id"],)).fetchone()
+        if local is not None and local[0] > change["version"]:
+            continue
+        apply_state(
+            conn, ctx, change["entity"], change["entity_id"], change["version"], change["data"], change["at"],
+            change["actor"],
+        )  # fmt: skip
+        applied += 1
+    set_meta(conn, "pull_cursor", cursor)
+    return applied
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def settle(
+    conn: sqlite3.Connection, ctx: WriteContext, ops: list[dict[str, Any]], verdicts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Record the hub's verdicts: drop the ops from the outbox, adopt the hub's state, keep conflicts."""
+    outcomes = []
+    for op, verdict in zip(ops, verdicts, strict=True):
+        kind = verdict["verdict"]
+        if kind == "missing":
+            enqueue_full_state(conn, ctx, op["entity"], op["entity_id"], before_seq=op["seq"])
+            outcomes.append({"op_id": op["op_id"], "verdict": "missing"})
+            continue
+        conn.execute("DELETE FROM outbox WHERE op_id = ?", (op["op_id"],))
+        if kind == "rejected":
+            conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
+        if kind in ("conflict", "duplicate") and not op.get("strict"):  # a waiting caller is told instead
+            fields = verdict.get("conflicts") or {
+                "name": {"base": None, "local": op["changes"].get("name", {}).get("new"), "remote": None}
+            }
+            conn.execute(
+                "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new_id(),
+                    op["entity"],
+                    op["entity_id"] if kind == "conflict" else verdict["entity_id"],
+                    "field" if kind == "conflict" else "duplicate",
+                    ent.dumps(fields),
+                    ent.dumps(op),
+                    verdict.get("version"),
+                    ctx.now,
+                ),
+            )
+        if kind == "duplicate":
+            _retire_local_duplicate(conn, ctx, op)
+        if "data" in verdict and not has_pending(conn, verdict["entity_id"]):
+            apply_state(
+                conn, ctx, op["entity"], verdict["entity_id"], verdict["version"], verdict["data"],
+                verdict.get("updated_at") or ctx.now, verdict.get("updated_by") or op["actor"],
+            )  # fmt: skip
+        outcomes.append({"op_id": op["op_id"], "entity": op["entity"], "base_version": op["base_version"], **verdict})
+    return outcomes
+
+
+def _retire_local_duplicate(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:
+    """Hide the local vendor that lost a duplicate-name race; its data lives on in the conflict."""
+    conn.execute("UPDATE vendors SET deleted_at = ? WHERE id = ?", (ctx.now, op["entity_id"]))
+    conn.execute("DELETE FROM outbox WHERE entity_id = ?", (op["entity_id"],))
+
+
+def enqueue_full_state(
+    conn: sqlite3.Connection, ctx: WriteContext, entity_name: str, ident: str, before_seq: int | None = None
+) -> None:
+    """Queue a create carrying the entity's whole state (for a hub that has never seen it)."""
+    entity = ENTITIES[entity_name]
+    row = ent.get(conn, entity, ident)
+    if row is None:
+        return
+    changes = {k: {"old": None, "new": row[k]} for k in entity.fields if k not in ent.DERIVED and row[k] is not None}
+    op_id = new_id()
+    seq = None
+    if before_seq is not None:
+        low = conn.execute("SELECT MIN(seq) FROM outbox").fetchone()[0]
+        seq = min(before_seq, low if low is not None else before_seq) - 1
+    conn.execute(
+        "INSERT INTO outbox(seq, op_id, entity, entity_id, base_version, new_version, changes, created_at) "
+        "VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+        (seq, op_id, entity_name, ident, row["version"], ent.dumps(changes), row["created_at"]),
+    )
+
+
+def enqueue_initial_upload(conn: sqlite3.Connection, ctx: WriteContext) -> int:
+    """First start in replicated mode: queue every local entity the outbox does not already carry."""
+    count = 0
+    for entity in ENTITIES.values():
+        for (ident,) in conn.execute(
+            f"SELECT id FROM {entity.table} WHERE id NOT IN (SELECT entity_id FROM outbox)"
+        ).fetchall():
+            enqueue_full_state(conn, ctx, entity.name, ident)
+            count += 1
+    set_meta(conn, "hub_joined", ctx.now)
+    return count
+
+
+def recompute_depths(conn: sqlite3.Connection, ctx: WriteContext) -> None:
+    """Derive every work item's depth from its parent chain (after a bulk copy in arbitrary order)."""
+    conn.execute(
+        """WITH RECURSIVE tree(id, d) AS (
+               SELECT id, 0 FROM work_items WHERE parent_id IS NULL
+                   OR parent_id NOT IN (SELECT id FROM work_items)
+               UNION ALL SELECT w.id, tree.d + 1 FROM work_items w JOIN tree ON w.parent_id = tree.id)
+           UPDATE work_items SET depth = (SELECT d FROM tree WHERE tree.id = work_items.id)
+           WHERE id IN (SELECT id FROM tree)"""
+    )

@@ -1,0 +1,362 @@
+"""The sync loop (SPEC §5): push the outbox to the hub, pull other machines' changes, survive outages.
+
+One task owns the hub connection and does all pushing and pulling, so operations reach the hub in
+outbox order with at most one in flight per entity. A second connection only LISTENs (wake-ups)
+and is health-checked by a heartbeat. Every failure that can pass is retried with backoff and
+jitter; local work never waits on any of this except a confirmed write, and that only up to
+``confirm_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from statusd.models import now_iso
+from statusd.store import Store, WriteContext
+from statusd.sync import apply, pg_schema
+from statusd.sync.errors import describe, is_transient
+
+log = logging.getLogger(__name__)
+
+PUSH_BATCH = 200
+PULL_BATCH = 1000
+HEARTBEAT_S = 5.0
+HEARTBEAT_TIMEOUT_S = 3.0
+STALE_AFTER_S = 30 * 60
+
+
+@dataclass
+class SyncState:
+    online: bool = False
+    down_since: str | None = None
+    last_error: str | None = None
+    last_push_at: str | None = None
+    last_pull_at: str | None = None
+    last_pull_monotonic: float | None = None
+    hub_schema_version: int | None = None
+    paused_reason: str | None = None
+    pushed: int = 0
+    pulled: int = 0
+    bootstrap: dict[str, Any] = field(default_factory=dict)
+
+
+class Replicator:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        dsn: str,
+        password: str | None,
+        schema: str,
+        pull_interval_s: float = 30.0,
+        connect_timeout_s: float = 3.0,
+        command_timeout_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.dsn = dsn
+        self.password = password
+        self.schema = pg_schema.check_schema_name(schema)
+        self.pull_interval_s = pull_interval_s
+        self.connect_timeout_s = connect_timeout_s
+        self.command_timeout_s = command_timeout_s
+        self.state = SyncState(down_since=now_iso())
+        self._wake = asyncio.Event()
+        self._pull_wanted = asyncio.Event()
+        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._conn: asyncpg.Connection | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._stopping = False
+
+    # --- the daemon's side ---------------------------------------------------------------------
+
+    def wake(self, *_: object) -> None:
+        self._wake.set()
+
+    async def confirm(self, op_ids: list[str], timeout_s: float) -> list[dict[str, Any]] | None:
+        """Push these operations now and wait for their verdicts; None if the hub did not answer in time."""
+        if not op_ids or not self.state.online:
+            return None
+        loop = asyncio.get_running_loop()
+        futures = [self._waiters.setdefault(op_id, loop.create_future()) for op_id in op_ids]
+        self._wake.set()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return list(await asyncio.gather(*(asyncio.shield(f) for f in futures)))
+        except TimeoutError:
+            return None
+        finally:
+            for op_id in op_ids:
+                fut = self._waiters.pop(op_id, None)
+                if fut is not None and not fut.done():
+                    fut.cancel()
+
+    def warnings(self, *, write: bool) -> list[str]:
+        out = []
+        if not self.state.online:
+            out.append("database_unavailable: working from the local store" + self._since())
+            if write:
+                out.append("queued_for_sync: the change will be sent when Postgres is back")
+        if self.state.paused_reason:
+            out.append(f"sync_paused: {self.state.paused_reason}")
+        stale = self._stale_minutes()
+        if stale is not None:
+            out.append(f"stale: last pull {stale} min ago")
+        return out
+
+    def _since(self) -> str:
+        return f" (since {self.state.down_since})" if self.state.down_since else ""
+
+    def _stale_minutes(self) -> int | None:
+        last = self.state.last_pull_monotonic
+        age = time.monotonic() - (last if last is not None else self._started)
+        return int(age // 60) if age > STALE_AFTER_S else None
+
+    def summary(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "reachable": s.online,
+            "down_since": None if s.online else s.down_since,
+            "last_error": s.last_error,
+            "last_push_at": s.last_push_at,
+            "last_pull_at": s.last_pull_at,
+            "paused_reason": s.paused_reason,
+            "hub_schema_version": s.hub_schema_version,
+            "hub_schema_latest": pg_schema.LATEST_VERSION,
+            "pushed": s.pushed,
+            "pulled": s.pulled,
+            "bootstrap": s.bootstrap or None,
+        }
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled: connect, catch up, then push and pull as woken."""
+        self._started = time.monotonic()
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                await self._connect()
+                backoff = 0.2
+                await self._serve()
+            except asyncio.CancelledError:
+                raise
+            except pg_schema.SchemaTooNewError as exc:
+                self._went_down(str(exc))
+                self.state.paused_reason = str(exc)
+                log.error("sync paused: %s", exc)
+                await self._sleep(60.0)
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.error("sync error: %s", describe(exc, self.password))
+                self._went_down(describe(exc, self.password))
+                await self._sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 10.0)
+            finally:
+                await self._close()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+    def _went_down(self, reason: str) -> None:
+        if self.state.online:
+            log.warning("Postgres unreachable: %s; working locally", reason)
+            self.state.down_since = now_iso()
+        self.state.online = False
+        self.state.last_error = reason
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.cancel()
+
+    async def _connect(self) -> None:
+        kwargs: dict[str, Any] = {"timeout": self.connect_timeout_s, "command_timeout": self.command_timeout_s}
+        if self.password is not None:
+            kwargs["password"] = self.password
+        self._conn = await asyncpg.connect(self.dsn, **kwargs)
+        self.state.hub_schema_version = await pg_schema.migrate(self._conn, self.schema)
+        self._listener = await asyncpg.connect(self.dsn, **kwargs)
+        await self._listener.add_listener(pg_schema.channel(self.schema), self._notified)
+        self.state.paused_reason = None
+        self.state.online = True
+        self.state.last_error = None
+        self.state.down_since = None
+        log.info("connected to Postgres (schema %s v%s)", self.schema, self.state.hub_schema_version)
+
+    def _notified(self, *_: object) -> None:
+        self._pull_wanted.set()
+        self._wake.set()
+
+    async def _close(self) -> None:
+        for conn in (self._listener, self._conn):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 1.0)
+        self._conn = self._listener = None
+
+    async def _serve(self) -> None:
+        await self._join_hub()
+        self._pull_wanted.set()
+        next_pull = time.monotonic()
+        next_beat = time.monotonic() + HEARTBEAT_S
+        while True:
+            self._wake.clear()
+            pushed = await self._push()
+            now = time.monotonic()
+            if self._pull_wanted.is_set() or now >= next_pull:
+                self._pull_wanted.clear()
+                await self._pull()
+                next_pull = time.monotonic() + self.pull_interval_s
+            if now >= next_beat:
+                await self._heartbeat()
+                next_beat = time.monotonic() + HEARTBEAT_S
+            if pushed:
+                continue  # more may be queued
+            timeout = max(0.0, min(next_pull, next_beat) - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    async def _heartbeat(self) -> None:
+        """A listener on a half-open connection hears nothing forever: prove it still answers."""
+        assert self._listener is not None
+        await asyncio.wait_for(self._listener.fetchval("SELECT 1"), HEARTBEAT_TIMEOUT_S)
+
+    async def _join_hub(self) -> None:
+        cursor = self.store.meta("pull_cursor")
+        joined = self.store.meta("hub_joined")
+        if cursor is None and not self._local_has_data():
+            await self.bootstrap()
+        if joined is None:
+            await self.store.write(apply.enqueue_initial_upload, _ctx())
+
+    def _local_has_data(self) -> bool:
+        row = self.store.reader.execute(
+            "SELECT (SELECT COUNT(*) FROM work_items) + (SELECT COUNT(*) FROM vendors) "
+            "+ (SELECT COUNT(*) FROM deployments) + (SELECT COUNT(*) FROM enhancements)"
+        ).fetchone()
+        return bool(row[0])
+
+    async def bootstrap(self, progress: Any = None) -> int:
+        """Copy every hub entity into an empty store, then start pulling after that snapshot."""
+        assert self._conn is not None
+        s = self.schema
+        copied = 0
+        async with self._conn.transaction(isolation="repeatable_read", readonly=True):
+            total = await self._conn.fetchval(f"SELECT count(*) FROM {s}.entities")
+            cursor = await self._conn.fetchrow(
+                f"SELECT txid::text AS txid, seq FROM {s}.changes "
+                "WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, seq DESC LIMIT 1"
+            )
+            self.state.bootstrap = {"total": total, "copied": 0}
+            last_id = ""
+            while True:
+                rows = await self._conn.fetch(
+                    f"SELECT id, entity, version, data::text, updated_at, updated_by FROM {s}.entities "
+                    "WHERE id > $1 ORDER BY id LIMIT 5000",
+                    last_id,
+                )
+                if not rows:
+                    break
+                batch = [(r[1], r[0], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+                await self.store.write(_apply_states, _ctx(), batch)
+                copied += len(rows)
+                last_id = rows[-1][0]
+                self.state.bootstrap["copied"] = copied
+                if progress is not None:
+                    progress(copied, total)
+        await self.store.write(apply.recompute_depths, _ctx())
+        value = f"{cursor['txid']}:{cursor['seq']}" if cursor else "0:0"
+        await self.store.write(_set_cursor, _ctx(), value)
+        return copied
+
+    async def _push(self) -> bool:
+        """Push one batch of the outbox; return whether anything was pushed."""
+        assert self._conn is not None
+        ops = self.store.read(apply.pending_ops, PUSH_BATCH)
+        if not ops:
+            return False
+        machine = self.store.machine
+        payload = []
+        for op in ops:
+            waiter = self._waiters.get(op["op_id"])
+            op["strict"] = waiter is not None and not waiter.done()
+            payload.append({**op, "machine": machine})
+        raw = await self._conn.fetchval(
+            f"SELECT {self.schema}.apply_ops($1::jsonb, false)::text", json.dumps(payload, default=str)
+        )
+        verdicts = json.loads(raw)
+        outcomes = await self.store.write(apply.settle, _ctx(), ops, verdicts)
+        self.state.pushed += len(ops)
+        self.state.last_push_at = now_iso()
+        for outcome in outcomes:
+            fut = self._waiters.get(outcome["op_id"])
+            if fut is not None and not fut.done():
+                fut.set_result(outcome)
+        return True
+
+    async def _pull(self) -> None:
+        assert self._conn is not None
+        s = self.schema
+        while True:
+            cursor = self.store.meta("pull_cursor") or "0:0"
+            txid, _, seq = cursor.partition(":")
+            rows = await self._conn.fetch(
+                f"SELECT txid::text, seq, entity, entity_id, version, data::text, changes::text, op_id::text, "
+                f"actor, at, machine, via FROM {s}.changes "
+                "WHERE (txid, seq) > ($1::text::xid8, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot()) "
+                "ORDER BY txid, seq LIMIT $3",
+                txid,
+                int(seq),
+                PULL_BATCH,
+            )
+            if rows:
+                changes = [
+                    {
+                        "entity": r[2],
+                        "entity_id": r[3],
+                        "version": r[4],
+                        "data": json.loads(r[5]),
+                        "changes": json.loads(r[6]),
+                        "op_id": r[7],
+                        "actor": r[8],
+                        "at": r[9],
+                        "machine": r[10],
+                        "via": r[11],
+                    }
+                    for r in rows
+                ]
+                new_cursor = f"{rows[-1][0]}:{rows[-1][1]}"
+                await self.store.write(apply.apply_pulled, _ctx(), changes, new_cursor)
+                self.state.pulled += len(rows)
+            self.state.last_pull_at = now_iso()
+            self.state.last_pull_monotonic = time.monotonic()
+            if len(rows) < PULL_BATCH:
+                return
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+
+def _apply_states(conn: Any, ctx: WriteContext, batch: list[tuple[str, str, int, dict[str, Any], str, str]]) -> None:
+    for entity, ident, version, data, updated_at, updated_by in batch:
+        apply.apply_state(conn, ctx, entity, ident, version, data, updated_at, updated_by)
+
+
+def _set_cursor(conn: Any, ctx: WriteContext, value: str) -> None:
+    apply.set_meta(conn, "pull_cursor", value)
+
+
+def _ctx() -> WriteContext:
+    return WriteContext(actor="statusd", via="sync")
