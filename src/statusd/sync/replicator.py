@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,13 @@ from statusd.sync import apply, pg_schema
 from statusd.sync.errors import describe, is_transient
 
 log = logging.getLogger(__name__)
+
+
+def crash_point(name: str) -> None:
+    """Die here, as ``kill -9`` would, when ``STATUSD_CRASH_AT`` names this point (fault-injection tests)."""
+    if os.environ.get("STATUSD_CRASH_AT") == name:
+        log.error("crash point %s reached; exiting abruptly", name)
+        os._exit(137)
 
 PUSH_BATCH = 200
 PULL_BATCH = 1000
@@ -296,6 +304,7 @@ class Replicator:
             f"SELECT {self.schema}.apply_ops($1::jsonb, false)::text", json.dumps(payload, default=str)
         )
         verdicts = json.loads(raw)
+        crash_point("after_hub_commit")
         outcomes = await self.store.write(apply.settle, _ctx(), ops, verdicts)
         self.state.pushed += len(ops)
         self.state.last_push_at = now_iso()
