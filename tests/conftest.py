@@ -33,3 +33,37 @@ def pg_cluster() -> Iterator[pg_support.ThrowawayCluster]:
 
 
 # ==== end of PostgreSQL fixtures ============================================================
+
+
+# ==== statusd fixtures ======================================================================
+from collections.abc import AsyncIterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from daemon_support import DaemonProcess  # noqa: E402
+from statusd.daemon.service import Service  # noqa: E402
+from statusd.store import Store  # noqa: E402
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store on a real SQLite file."""
+    async with Store(tmp_path / "store.sqlite3", machine="test-machine") as s:
+        yield s
+
+
+@pytest.fixture
+async def service(store: Store) -> Service:
+    """The tool dispatcher over a real store, without a transport (fast tool tests)."""
+    return Service(store)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    """A running ``statusd run`` subprocess (standalone) with its own store and socket."""
+    proc = DaemonProcess(tmp_path / "project").start()
+    try:
+        yield proc
+        code = proc.stop()
+        assert code == 0, f"daemon exited {code} on SIGTERM:\n{proc.log()}"
+    finally:
+        proc.cleanup()

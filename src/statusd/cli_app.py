@@ -10,14 +10,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from statusd.config import Settings, load_settings
 from statusd.errors import ConfigError, StatusdError, StoreLockedError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local-first project status for AI assistants.")
-out = Console()
-err = Console(stderr=True)
+# Printed data is user text: no ":name:" emoji substitution; errors stay one line for journald and grep.
+out = Console(emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="statusd.toml (default: ./statusd.toml, then user config dir)")
@@ -29,7 +31,7 @@ def _settings(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as exc:
-        err.print(f"[red]statusd: bad configuration:[/] {exc.message}")
+        err.print(f"[red]statusd: bad configuration:[/] {escape(exc.message)}")
         raise typer.Exit(78) from None
 
 
@@ -43,7 +45,7 @@ def _call(settings: Settings, tool: str, args: dict[str, Any]) -> dict[str, Any]
     try:
         return asyncio.run(go())
     except StatusdError as exc:
-        err.print(f"[red]statusd: {exc.code}:[/] {exc.message}")
+        err.print(f"[red]statusd: {exc.code}:[/] {escape(exc.message)}")
         if exc.details:
             err.print_json(data=exc.details)
         raise typer.Exit(1) from None
@@ -60,8 +62,11 @@ def run(config: ConfigOpt = None) -> None:
     try:
         asyncio.run(Daemon(settings).run())
     except StoreLockedError as exc:
-        err.print(f"[red]statusd: {exc.message}[/]")
+        err.print(f"[red]statusd: {escape(exc.message)}[/]")
         raise typer.Exit(75) from None
+    except StatusdError as exc:  # e.g. a store written by a newer statusd
+        err.print(f"[red]statusd: {escape(exc.message)}[/]")
+        raise typer.Exit(78) from None
 
 
 @app.command()
@@ -87,7 +92,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         out.print_json(data=full)
         return
     vh, wi, sync = full["vendor_health"], full["active_work_items"], full["sync"]
-    out.print(f"[bold]{settings.project}[/]  ({sync['mode']}, store {sync['store_path']})")
+    out.print(f"[bold]{escape(settings.project)}[/]  ({sync['mode']}, store {escape(str(sync['store_path']))})")
     out.print(f"Vendors: {vh['operational_count']}/{vh['total_vendors']} operational ({vh['operational_percentage']}%)")
     by_status = ", ".join(f"{k} {v}" for k, v in sorted(wi["by_status"].items())) or "none"
     out.print(
@@ -100,7 +105,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     pending = sync["pending_outbox"]
     out.print(f"Sync: {sync['mode']}; pending {pending}; open conflicts {sync['open_conflicts']}")
     for warning in full.get("warnings", []):
-        out.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {escape(str(warning))}")
 
 
 @app.command()
@@ -119,7 +124,7 @@ def ready(
         return
     table = Table("id", "type", "priority", "title", box=None)
     for item in result["items"]:
-        table.add_row(item["id"][:8], item["item_type"], item["priority"], item["title"])
+        table.add_row(item["id"][:8], item["item_type"], item["priority"], escape(item["title"]))
     out.print(table if result["items"] else "Nothing is ready.")
 
 
@@ -133,21 +138,25 @@ def show(
         out.print_json(data=item)
         return
     chain = " › ".join(p["title"] for p in item["parent_chain"])
-    out.print(f"[bold]{item['title']}[/]  [{item['item_type']}, {item['status']}, {item['priority']}]")
-    out.print(f"id {item['id']}  version {item['version']}  updated {item['updated_at']} by {item['updated_by']}")
+    # Titles and descriptions are user text: escape them, or "[WIP] x" would be read as markup.
+    out.print(f"[bold]{escape(item['title'])}[/]  \\[{item['item_type']}, {item['status']}, {item['priority']}]")
+    out.print(
+        f"id {item['id']}  version {item['version']}  updated {item['updated_at']} by {item['updated_by']}",
+        markup=False,
+    )
     if chain:
-        out.print(f"in: {chain}")
+        out.print(f"in: {chain}", markup=False)
     if item.get("claimed_by"):
-        out.print(f"claimed by {item['claimed_by']} until {item['claim_expires_at']}")
+        out.print(f"claimed by {item['claimed_by']} until {item['claim_expires_at']}", markup=False)
     if item.get("description"):
-        out.print(item["description"])
+        out.print(item["description"], markup=False)
     for dep in item["dependencies"]:
         rel = dep["related_item"]
-        out.print(f"{dep['direction']} {dep['type']}: {rel['title']} ({rel['id'][:8]}, {rel['status']})")
+        out.print(f"{dep['direction']} {dep['type']}: {rel['title']} ({rel['id'][:8]}, {rel['status']})", markup=False)
 
     def walk(children: list[dict[str, Any]], indent: int) -> None:
         for child in children:
-            out.print(f"{'  ' * indent}- {child['title']} ({child['id'][:8]}, {child['status']})")
+            out.print(f"{'  ' * indent}- {child['title']} ({child['id'][:8]}, {child['status']})", markup=False)
             walk(child["children"], indent + 1)
 
     walk(item.get("children", []), 0)
@@ -163,7 +172,7 @@ def call(
     try:
         args = json.loads(arguments)
     except ValueError as exc:
-        err.print(f"[red]statusd: arguments are not JSON:[/] {exc}")
+        err.print(f"[red]statusd: arguments are not JSON:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     if not isinstance(args, dict):
         err.print("[red]statusd: arguments must be a JSON object[/]")

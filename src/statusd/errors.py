@@ -10,6 +10,7 @@
     ├── DuplicateError                "duplicate"          details: {entity, field, value}
     ├── UnavailableError              "unavailable"        (the daemon itself cannot serve)
     ├── ConfigError                   start-up only: a bad configuration key
+    ├── StoreTooNewError              start-up only: the store was written by a newer statusd
     └── StoreLockedError              start-up only: another daemon owns the store file
 
 Each error builds its message from its identifiers and carries a JSON-safe ``details`` dict.
@@ -128,6 +129,16 @@ class ConfigError(StatusdError):
     def __init__(self, key: str, problem: str) -> None:
         self.key = key
         super().__init__(f"configuration key {key!r}: {problem}", {"key": key})
+
+
+class StoreTooNewError(StatusdError):
+    """The store file was written by a newer statusd (start-up only; the file is left untouched)."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(
+            f"store schema version {found} is newer than this statusd understands ({known}); upgrade statusd",
+            {"found": found, "known": known},
+        )
 
 
 class StoreLockedError(StatusdError):

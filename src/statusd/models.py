@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
 from statusd.errors import ValidationError
@@ -66,7 +66,10 @@ def parse_timestamp(value: Any, field: str) -> str:
         ts = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError.one(field, f"not an ISO-8601 timestamp: {value[:40]!r}") from None
-    return iso(ts)
+    try:
+        return iso(ts)
+    except OverflowError:  # e.g. 9999-12-31T23:00-01:00 is past the last representable UTC instant
+        raise ValidationError.one(field, f"out of range once converted to UTC: {value[:40]!r}") from None
 
 
 def new_id() -> str:
@@ -125,7 +128,8 @@ def _int(lo: int | None = None, hi: int | None = None) -> Checker:
 
 def _number(lo: float, hi: float) -> Checker:
     def check(v: Any, field: str) -> float | int:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        # Only floats can be infinite or NaN; math.isfinite() on an int past float range overflows.
+        if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not math.isfinite(v)):
             raise ValidationError.one(field, "must be a number")
         if not lo <= v <= hi:
             raise ValidationError.one(field, f"must be between {lo:g} and {hi:g}")
@@ -351,7 +355,28 @@ Title = Annotated[str, BeforeValidator(_strip), StringConstraints(min_length=1, 
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 IdText = Annotated[str, StringConstraints(min_length=6, max_length=36)]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Metadata = dict[str, Any]
+MAX_METADATA_NESTING = 32
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def _bounded_nesting(value: dict[str, Any]) -> dict[str, Any]:
+    """Refuse metadata nested deeper than MAX_METADATA_NESTING levels.
+
+    Nothing legitimate comes close, and past about 200 levels the MCP SDK can no longer parse a
+    request or serialise the answer that would echo it back.
+    """
+    level: list[Any] = [value]
+    for _ in range(MAX_METADATA_NESTING):
+        children = (c for node in level for c in (node.values() if isinstance(node, dict) else node))
+        level = [c for c in children if isinstance(c, dict | list)]
+        if not level:
+            return value
+    raise ValueError(f"nested deeper than {MAX_METADATA_NESTING} levels")
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_nesting)]
+# A work item's pr_number is an INTEGER column: larger values cannot be stored.
+PrNumber = Annotated[int, Field(ge=1, le=SQLITE_MAX_INT)]
 
 
 class Args(BaseModel):
@@ -371,7 +396,7 @@ class CreateWorkItemArgs(Args):
     metadata: Metadata | None = None
     branch_name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     commit_hash: str | None = None
-    pr_number: Annotated[int, Field(ge=1)] | None = None
+    pr_number: PrNumber | None = None
 
 
 class UpdateWorkItemArgs(Args):
@@ -385,7 +410,7 @@ class UpdateWorkItemArgs(Args):
     metadata: Metadata | None = None
     branch_name: Annotated[str, StringConstraints(max_length=255)] | None = None
     commit_hash: str | None = None
-    pr_number: Annotated[int, Field(ge=1)] | None = None
+    pr_number: PrNumber | None = None
     deleted: bool | None = None
     # The seed's clients send these; they are accepted as aliases of ``actor`` with a warning.
     created_by: Actor | None = None
@@ -528,3 +553,14 @@ def parse_args(model: type[Args], arguments: dict[str, Any] | None) -> Args:
             msg = "unknown argument" if kind == "extra_forbidden" else err["msg"]
             fields.append({"field": loc, "message": msg, "type": kind})
         raise ValidationError(fields) from None
+
+
+class ListConflictsArgs(Args):
+    include_resolved: bool = False
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+
+
+class ResolveConflictArgs(Args):
+    id: IdText
+    resolution: Literal["keep_remote", "keep_local", "custom"]
+    values: Metadata | None = Field(default=None, description="custom: field -> value")

@@ -21,6 +21,7 @@ from statusd.daemon import systemd
 from statusd.daemon.server import SocketServer
 from statusd.daemon.service import Service
 from statusd.store import Store, WriteContext, report
+from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Daemon:
         self.store: Store | None = None
         self.service: Service | None = None
         self.server: SocketServer | None = None
+        self.replicator: Replicator | None = None
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -54,12 +56,35 @@ class Daemon:
             raise RuntimeError(f"a Daemon runs once; this one is {self.state.value}. Create a new Daemon.")
         s = self.settings
         loop = asyncio.get_running_loop()
-        self.store = Store(s.store.path, machine=machine_name(), synchronous=s.store.synchronous, project=s.project)
+        self.store = Store(
+            s.store.path,
+            machine=machine_name(),
+            synchronous=s.store.synchronous,
+            project=s.project,
+            replicated=s.replicated,
+        )
         self.store.open()
         try:
             if self.store.moved_aside is not None:
                 log.warning("the unreadable store was kept at %s", self.store.moved_aside)
-            self.service = Service(self.store, archive_after_days=s.archive.after_days, mirror_enabled=False)
+            dsn = s.postgres_dsn()
+            if dsn is not None:
+                self.replicator = Replicator(
+                    self.store,
+                    dsn=dsn,
+                    password=s.postgres_password(),
+                    schema=s.postgres.schema_name,
+                    pull_interval_s=s.sync.pull_interval_s,
+                )
+                self.store.add_listener(self.replicator.wake)
+            self.service = Service(
+                self.store,
+                archive_after_days=s.archive.after_days,
+                mirror_enabled=False,
+                replicator=self.replicator,
+                write_mode=s.sync.write_mode,
+                confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
+            )
             self.server = SocketServer(self.service, s.socket_path)
             await self.server.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,11 +93,14 @@ class Daemon:
             self.state = State.RUNNING
             log.info("statusd serving project %s on %s (store %s)", s.project, s.socket_path, s.store.path)
             systemd.ready()
-            systemd.status(f"serving {s.project}: standalone, store {s.store.path.name}")
+            mode = f"replicated via {s.postgres_dsn_redacted()}" if s.replicated else "standalone"
+            systemd.status(f"serving {s.project}: {mode}, store {s.store.path.name}")
             self.ready.set()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.server.serve)
                 tg.start_soon(self._watchdog)
+                if self.replicator is not None:
+                    tg.start_soon(self.replicator.run)
                 await self._stop.wait()
                 self.state = State.STOPPING
                 systemd.stopping()
@@ -97,6 +125,7 @@ class Daemon:
         await self.server.stop_accepting()
         with anyio.move_on_after(DRAIN_SECONDS):
             await self.service.idle.wait()
+            await self.server.answers.idle.wait()  # handlers done is not answers written
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval_s()

@@ -7,6 +7,7 @@ from replacing a running one's socket.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import fcntl
@@ -22,8 +23,10 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-from anyio.abc import SocketAttribute, SocketStream
+from anyio.abc import ByteStream, SocketAttribute, SocketStream
 from mcp.server.lowlevel.server import Server
+from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
+from mcp.shared.message import SessionMessage
 
 import statusd
 from statusd.daemon.service import Service
@@ -32,6 +35,9 @@ from statusd.daemon.transport import LineReader, LineWriter
 from statusd.errors import StoreLockedError
 
 log = logging.getLogger(__name__)
+
+# How long a half-closed connection is kept for the answers to its last requests.
+EOF_GRACE_SECONDS = 60.0
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -121,6 +127,92 @@ def _client_name(ctx: Any) -> str | None:
     return str(name) if name else None
 
 
+class Answers:
+    """Requests read from any connection and not yet answered on the wire.
+
+    ``Service`` knows when a handler returns, but the SDK writes the response a few awaits later;
+    a shutdown that cancelled the connections at that moment would drop the answer. Counting at
+    the transport lets the drain wait until the bytes are written.
+    """
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def add(self, n: int = 1) -> None:
+        self.pending += n
+        if self.pending > 0:
+            self.idle.clear()
+        else:
+            self.idle.set()
+
+
+class _Requests:
+    """One connection's requests read but not yet answered."""
+
+    def __init__(self, answers: Answers) -> None:
+        self._answers = answers
+        self._ids: set[Any] = set()
+        self.none_open = asyncio.Event()
+        self.none_open.set()
+
+    def opened(self, ident: Any) -> None:
+        if ident not in self._ids:
+            self._ids.add(ident)
+            self._answers.add()
+            self.none_open.clear()
+
+    def answered(self, ident: Any) -> None:
+        if ident in self._ids:
+            self._ids.discard(ident)
+            self._answers.add(-1)
+            if not self._ids:
+                self.none_open.set()
+
+    def close(self) -> None:
+        """The peer is gone: nobody waits for these answers any more."""
+        self._answers.add(-len(self._ids))
+        self._ids.clear()
+        self.none_open.set()
+
+
+class _CountingReader(LineReader):
+    def __init__(self, stream: ByteStream, requests: _Requests) -> None:
+        super().__init__(stream)
+        self._requests = requests
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            msg = await super().receive()
+        except anyio.EndOfStream:
+            # A peer that half-closes after its last request (``statusd mcp`` on stdin EOF) still
+            # reads the answers; the SDK would cancel the handlers as soon as it saw EOF.
+            with anyio.move_on_after(EOF_GRACE_SECONDS):
+                await self._requests.none_open.wait()
+            raise
+        message = msg.message if isinstance(msg, SessionMessage) else None
+        if isinstance(message, types.JSONRPCRequest):
+            self._requests.opened(message.id)
+        elif isinstance(message, types.JSONRPCNotification) and message.method == "notifications/cancelled":
+            # The SDK never answers a cancelled request; nobody should wait for it.
+            cancelled = cancelled_request_id_from_params(message.params)
+            if cancelled is not None:
+                self._requests.answered(cancelled)
+        return msg
+
+
+class _CountingWriter(LineWriter):
+    def __init__(self, stream: ByteStream, requests: _Requests) -> None:
+        super().__init__(stream)
+        self._requests = requests
+
+    async def send(self, item: SessionMessage, /) -> None:
+        await super().send(item)
+        if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
+            self._requests.answered(item.message.id)
+
+
 class SocketServer:
     def __init__(self, service: Service, path: Path) -> None:
         self.service = service
@@ -129,6 +221,7 @@ class SocketServer:
         self._lock = SocketLock(path)
         self._listener: Any = None
         self.connections = 0
+        self.answers = Answers()
 
     async def start(self) -> None:
         prepare_socket_dir(self.path)
@@ -180,11 +273,18 @@ class SocketServer:
                 log.warning("refused a connection from uid %s", uid)
                 return
             self.connections += 1
-            reader = LineReader(stream)
-            hello = await reader.preamble()
-            client = hello.get("client")
-            CONNECTION_CLIENT.set(str(client)[:100] if client else None)
+            requests = _Requests(self.answers)
+            reader = _CountingReader(stream, requests)
             try:
-                await self.mcp.run(reader, LineWriter(stream), self.mcp.create_initialization_options())
+                hello = await reader.preamble()
+                client = hello.get("client")
+                CONNECTION_CLIENT.set(str(client)[:100] if client else None)
+                writer = _CountingWriter(stream, requests)
+                reader.reply = writer
+                await self.mcp.run(reader, writer, self.mcp.create_initialization_options())
+            except Exception:
+                # One connection's failure closes that connection, never the daemon's listener.
+                log.exception("connection failed; closed it")
             finally:
                 self.connections -= 1
+                requests.close()

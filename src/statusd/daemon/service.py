@@ -13,13 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from statusd.errors import NotFoundError, StatusdError, UnavailableError, ValidationError
+from statusd.errors import (
+    DuplicateError,
+    NotFoundError,
+    StatusdError,
+    UnavailableError,
+    ValidationError,
+    VersionMismatchError,
+)
 from statusd.models import now_iso, parse_args
 from statusd.store import Store, WriteContext
 from statusd.store import schema as store_schema
+from statusd.store.entities import ENTITIES
 
 if TYPE_CHECKING:
     from statusd.daemon.tools import Tool
+    from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,7 @@ class Call:
 
     actor: str
     warnings: list[str] = field(default_factory=list)
+    sync: str | None = None
 
 
 @dataclass
@@ -42,8 +52,20 @@ class Outcome:
 
 
 class Service:
-    def __init__(self, store: Store, *, archive_after_days: int = 365, mirror_enabled: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        archive_after_days: int = 365,
+        mirror_enabled: bool = False,
+        replicator: Replicator | None = None,
+        write_mode: str = "confirmed",
+        confirm_timeout_s: float = 2.0,
+    ) -> None:
         self.store = store
+        self.replicator = replicator
+        self.write_mode = write_mode
+        self.confirm_timeout_s = confirm_timeout_s
         self.archive_after_days = archive_after_days
         self.mirror_enabled = mirror_enabled
         self.started_at = now_iso()
@@ -68,18 +90,53 @@ class Service:
         ctx = WriteContext(actor=call.actor)
         result = await self.store.write(fn, ctx, *args, **kw)
         call.warnings.extend(ctx.warnings)
+        if self.replicator is None:
+            call.sync = "local_only"
+        elif not ctx.op_ids:
+            call.sync = "confirmed"  # nothing changed, so nothing to send
+        elif self.write_mode == "confirmed" and self.replicator.state.online:
+            outcomes = await self.replicator.confirm(ctx.op_ids, self.confirm_timeout_s)
+            if outcomes is None:
+                call.sync = "queued"
+                call.warnings.append(
+                    f"queued_for_sync: Postgres did not confirm within {int(self.confirm_timeout_s * 1000)} ms"
+                )
+            else:
+                _raise_rejection(outcomes)
+                call.sync = "confirmed"
+                result = self._reread(result, outcomes)
+        else:
+            call.sync = "queued"
         return result
+
+    def _reread(self, result: T, outcomes: list[dict[str, Any]]) -> T:
+        """After a merge the hub's version differs from the local write's; report the settled row."""
+        if not isinstance(result, dict) or "id" not in result or "version" not in result:
+            return result
+        for outcome in outcomes:
+            if outcome.get("entity_id") == result["id"] and outcome.get("version") not in (None, result["version"]):
+                table = ENTITIES[outcome["entity"]].table
+                row = self.store.reader.execute(f"SELECT version FROM {table} WHERE id = ?", (result["id"],)).fetchone()
+                if row is not None:
+                    result["version"] = row[0]
+        return result
+
+    def open_conflicts(self) -> int:
+        row = self.store.reader.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()
+        return int(row[0])
 
     def sync_summary(self) -> dict[str, Any]:
         pending = self.store.reader.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
+        hub = self.replicator.summary() if self.replicator is not None else None
         return {
             "mode": "replicated" if self.store.replicated else "standalone",
-            "postgres": None,
+            "write_mode": self.write_mode if self.replicator is not None else None,
+            "postgres": hub,
             "pending_outbox": pending[0],
             "oldest_pending_at": pending[1],
-            "last_push_at": None,
-            "last_pull_at": None,
-            "open_conflicts": 0,
+            "last_push_at": hub["last_push_at"] if hub else None,
+            "last_pull_at": hub["last_pull_at"] if hub else None,
+            "open_conflicts": self.open_conflicts(),
             "mirror": {"enabled": self.mirror_enabled, "state": "not_running"},
             "schema_versions": {"store": self.store.schema_version(), "store_latest": store_schema.LATEST_VERSION},
             "store_path": str(self.store.path),
@@ -126,9 +183,28 @@ class Service:
         out = dict(data)
         out["success"] = True
         out["data_source"] = "local_store"
-        out["warnings"] = call.warnings
+        warnings = list(call.warnings)
+        if self.replicator is not None:
+            warnings += [
+                w for w in self.replicator.warnings(write=writes and call.sync != "confirmed") if w not in warnings
+            ]
+        conflicts = self.open_conflicts() if self.store.replicated else 0
+        if conflicts:
+            warnings.append(f"open_conflicts: {conflicts}")
+        out["warnings"] = warnings
         if writes:
-            out["sync"] = "queued" if self.store.replicated else "local_only"
+            out["sync"] = call.sync or ("queued" if self.store.replicated else "local_only")
             out["wrote_to_store"] = True
             out["wrote_to_markdown"] = False
         return out
+
+
+def _raise_rejection(outcomes: list[dict[str, Any]]) -> None:
+    """A confirmed write the hub refused fails exactly like a local version clash (SPEC §5.3)."""
+    for o in outcomes:
+        if o.get("verdict") == "rejected":
+            raise VersionMismatchError(
+                o["entity"], o["entity_id"], int(o["base_version"]), int(o["version"]), o.get("updated_by")
+            )
+        if o.get("verdict") == "duplicate":
+            raise DuplicateError(o["entity"], "name", str((o.get("data") or {}).get("name", "")))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from statusd import models as m
 from statusd.store import (
     configuration,
+    conflicts,
     dependencies,
     deployments,
     enhancements,
@@ -140,6 +141,14 @@ async def _query_history(svc: Service, a: m.QueryHistoryArgs, call: Call) -> dic
 
 async def _sync_status(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
     return svc.sync_summary()
+
+
+async def _list_conflicts(svc: Service, a: m.ListConflictsArgs, call: Call) -> dict[str, Any]:
+    return svc.store.read(conflicts.list_conflicts, a)
+
+
+async def _resolve_conflict(svc: Service, a: m.ResolveConflictArgs, call: Call) -> dict[str, Any]:
+    return await svc.write(call, conflicts.resolve, a)
 
 
 def _tool(name: str, description: str, args: type[m.Args], handler: Handler, *, writes: bool = False) -> Tool:
@@ -287,6 +296,19 @@ TOOLS: dict[str, Tool] = {
             _query_history,
         ),
         _tool("sync_status", "Replication and mirror state of this daemon.", m.NoArgs, _sync_status),
+        _tool(
+            "list_conflicts",
+            "Writes that clashed with another machine's: per field base, local and remote values.",
+            m.ListConflictsArgs,
+            _list_conflicts,
+        ),
+        _tool(
+            "resolve_conflict",
+            "Settle a conflict: keep_remote, keep_local, or custom with values for the disputed fields.",
+            m.ResolveConflictArgs,
+            _resolve_conflict,
+            writes=True,
+        ),
     )
 }
 
@@ -301,6 +323,8 @@ def _trim(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _trim(v) for k, v in node.items() if k != "title" and not (k == "default" and v is None)}
+    if isinstance(node.get("properties"), dict):  # argument names, not keywords: a "title" argument stays
+        out["properties"] = {name: _trim(v) for name, v in node["properties"].items()}
     branches = out.get("anyOf")
     if isinstance(branches, list):
         kept = [b for b in branches if b != {"type": "null"}]

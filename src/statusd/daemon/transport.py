@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import mcp_types as types
@@ -28,6 +28,8 @@ class LineReader:
     def __init__(self, stream: ByteStream) -> None:
         self._buffered = BufferedByteReceiveStream(stream)
         self._pending: bytes | None = None
+        # Where to answer a request that cannot be parsed (the daemon sets it; clients do not).
+        self.reply: LineWriter | None = None
 
     async def preamble(self) -> dict[str, Any]:
         """Read the first line; return the bridge's hello if it is one, else keep the line for receive()."""
@@ -66,13 +68,46 @@ class LineReader:
                 continue
             try:
                 return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
-            except Exception as exc:  # the SDK answers a parse error; the connection stays up
-                return exc
+            except Exception as exc:
+                message = await self._salvage(line, exc)
+                if message is not None:
+                    return message
+                return exc  # the SDK logs and skips it; the connection stays up
+
+    async def _salvage(self, line: bytes, error: Exception) -> SessionMessage | None:
+        """Read what the SDK's parser refused, or answer it with a JSON-RPC error.
+
+        The SDK's parser stops at about 200 levels of nesting and at lone surrogate escapes, and
+        the SDK drops a message it cannot parse without answering, so its sender would wait
+        forever. Python's parser reads both: a deeply nested request goes on (the argument models
+        bound nesting); anything else is answered here, for its id when one can be read.
+        """
+        try:
+            raw = json.loads(line)
+        except (ValueError, RecursionError):
+            raw = None
+        request_id = raw.get("id") if isinstance(raw, dict) and "method" in raw else None
+        if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+            request_id = None
+        if raw is not None:
+            try:
+                json.dumps(raw, ensure_ascii=False).encode()  # no lone surrogates: nothing could store or echo them
+                return SessionMessage(types.jsonrpc_message_adapter.validate_python(raw, by_name=False))
+            except (ValueError, RecursionError) as exc:
+                error = exc
+        if self.reply is not None and (request_id is not None or raw is None):
+            detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            code = types.PARSE_ERROR if raw is None else types.INVALID_REQUEST
+            answer = types.JSONRPCError(
+                jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=f"unreadable request: {detail}")
+            )
+            await self.reply.send(SessionMessage(answer))
+        return None
 
     async def aclose(self) -> None:
         await self._buffered.aclose()
 
-    def __aiter__(self) -> LineReader:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> SessionMessage | Exception:
@@ -81,7 +116,7 @@ class LineReader:
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
 
-    async def __aenter__(self) -> LineReader:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -95,17 +130,21 @@ class LineWriter:
 
     def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
+        # Answers to concurrent requests are sent from concurrent tasks; a socket stream refuses a
+        # second writer (BusyResourceError) while a large answer waits for buffer space.
+        self._lock = anyio.Lock()
 
     async def send(self, item: SessionMessage, /) -> None:
         data = item.message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n"
         # A peer that went away ends the session on the reader side.
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self._stream.send(data)
+            async with self._lock:
+                await self._stream.send(data)
 
     async def aclose(self) -> None:
         return None
 
-    async def __aenter__(self) -> LineWriter:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -62,7 +62,7 @@ def update(conn: sqlite3.Connection, ctx: WriteContext, args: UpdateConfiguratio
         new["current_session_id"] = None
         if args.current_session_id is not None:
             item = ent.load(conn, WORK_ITEM, args.current_session_id, "current_session_id")
-            if item["item_type"] != "session" or item["deleted_at"]:
+            if item["item_type"] != "session" or item["deleted_at"] or item["archived_at"]:
                 raise ValidationError.one("current_session_id", "must be a live session work item")
             new["current_session_id"] = item["id"]
     return ent.update(conn, ctx, CONFIGURATION, current, new)

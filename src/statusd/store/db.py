@@ -101,7 +101,7 @@ class Store:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusd-writer")
             from statusd.store import configuration  # late: configuration imports this module
 
-            self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine))
+            self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine), self.project)
         except BaseException:
             self.close()
             raise
@@ -143,7 +143,12 @@ class Store:
             reason = str(ok[0]) if ok else "no answer"
         except sqlite3.DatabaseError as exc:
             reason = str(exc)
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1  # rename() replaces an existing file: never let a second corruption erase the first copy
+        while any(Path(str(aside) + suffix).exists() for suffix in ("", "-wal", "-shm")):
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from statusd.errors import StoreTooNewError
 from statusd.models import now_iso
 
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
@@ -152,8 +153,31 @@ def _initial(conn: sqlite3.Connection) -> None:
     )
 
 
+def _replication(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE conflicts (
+            id TEXT PRIMARY KEY,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            local_op TEXT NOT NULL,
+            remote_version INTEGER,
+            detected_at TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            resolution TEXT
+        );
+        CREATE INDEX conflicts_open ON conflicts(resolved_at, entity_id)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
+    ("0002_replication", _replication),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -177,10 +201,7 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
         )
         have = current_version(conn)
         if have > LATEST_VERSION:
-            raise RuntimeError(
-                f"store schema version {have} is newer than this statusd understands ({LATEST_VERSION}); "
-                "upgrade statusd"
-            )
+            raise StoreTooNewError(have, LATEST_VERSION)
         applied = []
         for number, (name, step) in enumerate(MIGRATIONS, start=1):
             if number <= have:

@@ -29,7 +29,7 @@ from statusd.store.entities import WORK_ITEM
 
 COMPACT = ("id", "item_type", "title", "status", "priority", "parent_id", "depth", "version", "updated_at")
 _NULLABLE = ("description", "parent_id", "branch_name", "commit_hash", "pr_number")
-_REQUIRED = ("title", "status", "priority", "version", "id")
+_REQUIRED = ("title", "status", "priority", "version", "id", "metadata", "deleted")
 _PRIORITY_ORDER = "CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END"
 
 
@@ -210,7 +210,9 @@ def _encode_cursor(row: dict[str, Any]) -> str:
 def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         created_at, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(created_at), str(ident)
+        created_at, ident = str(created_at), str(ident)
+        created_at.encode(), ident.encode()  # JSON escapes can smuggle in lone surrogates SQLite cannot bind
+        return created_at, ident
     except Exception:
         raise ValidationError.one("cursor", "not a cursor returned by this tool") from None
 
@@ -270,12 +272,15 @@ def claim(conn: sqlite3.Connection, ctx: WriteContext, args: ClaimWorkItemArgs) 
     """Claim one item for ``ctx.actor``; ``None`` when nothing is ready."""
     if args.id is not None:
         current = ent.load(conn, WORK_ITEM, args.id)
-        ready = conn.execute(
-            f"SELECT 1 FROM work_items w WHERE id = ? AND {dependencies.READY_SQL}", (current["id"], ctx.now)
-        ).fetchone()
         mine = current["claimed_by"] == ctx.actor and (current["claim_expires_at"] or "") > ctx.now
-        if not ready and not mine:
-            raise ValidationError.one("id", _not_ready_reason(conn, current, ctx.now), id=current["id"])
+        # The claimant may renew its own live claim, but only while the item is otherwise ready:
+        # judged at the claim's expiry, its own claim no longer counts and every other rule still does.
+        ready_at = current["claim_expires_at"] if mine else ctx.now
+        ready = conn.execute(
+            f"SELECT 1 FROM work_items w WHERE id = ? AND {dependencies.READY_SQL}", (current["id"], ready_at)
+        ).fetchone()
+        if not ready:
+            raise ValidationError.one("id", _not_ready_reason(conn, current, ready_at), id=current["id"])
     else:
         params: list[Any] = [ctx.now]
         type_filter = ""

@@ -170,6 +170,10 @@ def settle(
     outcomes = []
     for op, verdict in zip(ops, verdicts, strict=True):
         kind = verdict["verdict"]
+        if conn.execute("SELECT 1 FROM outbox WHERE op_id = ?", (op["op_id"],)).fetchone() is None:
+            # Folded into a duplicate conflict earlier in this batch: the conflict carries it.
+            outcomes.append({"op_id": op["op_id"], "verdict": "folded"})
+            continue
         if kind == "missing":
             enqueue_full_state(conn, ctx, op["entity"], op["entity_id"], before_seq=op["seq"])
             outcomes.append({"op_id": op["op_id"], "verdict": "missing"})
@@ -190,7 +194,7 @@ def settle(
                     op["entity_id"] if kind == "conflict" else verdict["entity_id"],
                     "field" if kind == "conflict" else "duplicate",
                     ent.dumps(fields),
-                    ent.dumps(op),
+                    ent.dumps(op if kind == "conflict" else _with_queued_changes(conn, op)),
                     verdict.get("version"),
                     ctx.now,
                 ),
@@ -204,6 +208,18 @@ def settle(
             )  # fmt: skip
         outcomes.append({"op_id": op["op_id"], "entity": op["entity"], "base_version": op["base_version"], **verdict})
     return outcomes
+
+
+def _with_queued_changes(conn: sqlite3.Connection, op: dict[str, Any]) -> dict[str, Any]:
+    """The losing vendor's whole local intent: its create plus every change still queued after it."""
+    changes = {k: dict(c) for k, c in op["changes"].items()}
+    rows = conn.execute(
+        "SELECT changes FROM outbox WHERE entity_id = ? AND op_id != ? ORDER BY seq", (op["entity_id"], op["op_id"])
+    )
+    for (raw,) in rows:
+        for k, c in json.loads(raw).items():
+            changes[k] = {"old": changes.get(k, {}).get("old"), "new": c["new"]}
+    return {**op, "changes": changes}
 
 
 def _retire_local_duplicate(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:

@@ -35,8 +35,11 @@ def crash_point(name: str) -> None:
         log.error("crash point %s reached; exiting abruptly", name)
         os._exit(137)
 
+
 PUSH_BATCH = 200
 PULL_BATCH = 1000
+HELD_BACK_FIRST_S = 0.05  # re-pull soon when an open transaction held committed changes back
+HELD_BACK_MAX_S = 2.0
 HEARTBEAT_S = 5.0
 HEARTBEAT_TIMEOUT_S = 3.0
 STALE_AFTER_S = 30 * 60
@@ -79,10 +82,14 @@ class Replicator:
         self.state = SyncState(down_since=now_iso())
         self._wake = asyncio.Event()
         self._pull_wanted = asyncio.Event()
-        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # A waiter's result is the op's outcome, or None when the hub went away before answering.
+        self._waiters: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        # Ops whose strict verdict is being recorded: their callers must hear it, even past the timeout.
+        self._settling: set[str] = set()
         self._conn: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
+        self._started = time.monotonic()
 
     # --- the daemon's side ---------------------------------------------------------------------
 
@@ -98,14 +105,21 @@ class Replicator:
         self._wake.set()
         try:
             async with asyncio.timeout(timeout_s):
-                return list(await asyncio.gather(*(asyncio.shield(f) for f in futures)))
+                outcomes = await asyncio.gather(*(asyncio.shield(f) for f in futures))
         except TimeoutError:
-            return None
+            if not self._settling.intersection(op_ids):
+                return None
+            # The hub has judged these strictly and the verdict is being recorded: the caller must
+            # hear it, or a rejected write would be withdrawn after the caller was told "queued".
+            outcomes = await asyncio.gather(*(asyncio.shield(f) for f in futures))
         finally:
             for op_id in op_ids:
                 fut = self._waiters.pop(op_id, None)
                 if fut is not None and not fut.done():
                     fut.cancel()
+        if any(o is None or o.get("verdict") in ("missing", "folded") for o in outcomes):
+            return None  # not judged yet: the op is still queued
+        return [o for o in outcomes if o is not None]
 
     def warnings(self, *, write: bool) -> list[str]:
         out = []
@@ -156,6 +170,7 @@ class Replicator:
                 backoff = 0.2
                 await self._serve()
             except asyncio.CancelledError:
+                self._release_waiters()
                 raise
             except pg_schema.SchemaTooNewError as exc:
                 self._went_down(str(exc))
@@ -183,9 +198,13 @@ class Replicator:
             self.state.down_since = now_iso()
         self.state.online = False
         self.state.last_error = reason
+        self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        """Tell every waiting caller its ops stay queued (cancelling would fail the caller's call)."""
         for fut in self._waiters.values():
             if not fut.done():
-                fut.cancel()
+                fut.set_result(None)
 
     async def _connect(self) -> None:
         kwargs: dict[str, Any] = {"timeout": self.connect_timeout_s, "command_timeout": self.command_timeout_s}
@@ -217,14 +236,21 @@ class Replicator:
         self._pull_wanted.set()
         next_pull = time.monotonic()
         next_beat = time.monotonic() + HEARTBEAT_S
+        held_retry = 0.0
         while True:
             self._wake.clear()
             pushed = await self._push()
             now = time.monotonic()
             if self._pull_wanted.is_set() or now >= next_pull:
                 self._pull_wanted.clear()
-                await self._pull()
-                next_pull = time.monotonic() + self.pull_interval_s
+                if await self._pull():
+                    # The transaction holding them back may never NOTIFY us (another project's, a
+                    # reporting query): look again soon rather than at the next periodic pull.
+                    held_retry = min(held_retry * 2, HELD_BACK_MAX_S) if held_retry else HELD_BACK_FIRST_S
+                    next_pull = time.monotonic() + held_retry
+                else:
+                    held_retry = 0.0
+                    next_pull = time.monotonic() + self.pull_interval_s
             if now >= next_beat:
                 await self._heartbeat()
                 next_beat = time.monotonic() + HEARTBEAT_S
@@ -305,8 +331,23 @@ class Replicator:
         )
         verdicts = json.loads(raw)
         crash_point("after_hub_commit")
-        outcomes = await self.store.write(apply.settle, _ctx(), ops, verdicts)
-        self.state.pushed += len(ops)
+        settled: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for op, verdict in zip(ops, verdicts, strict=True):
+            if op["strict"] and not self._waiting(op["op_id"]):
+                # Its caller gave up waiting and was told "queued": from now on it is a queued write.
+                op["strict"] = False
+                if verdict["verdict"] == "rejected":
+                    continue  # the hub did not record a rejection: push it again, to merge
+            settled.append((op, verdict))
+        judged = {op["op_id"] for op, _ in settled if op["strict"]}
+        self._settling |= judged
+        try:
+            outcomes = await self.store.write(
+                apply.settle, _ctx(), [op for op, _ in settled], [verdict for _, verdict in settled]
+            )
+        finally:
+            self._settling -= judged
+        self.state.pushed += len(settled)
         self.state.last_push_at = now_iso()
         for outcome in outcomes:
             fut = self._waiters.get(outcome["op_id"])
@@ -314,7 +355,17 @@ class Replicator:
                 fut.set_result(outcome)
         return True
 
-    async def _pull(self) -> None:
+    def _waiting(self, op_id: str) -> bool:
+        fut = self._waiters.get(op_id)
+        return fut is not None and not fut.done()
+
+    async def _pull(self) -> bool:
+        """Pull every deliverable change; return whether committed changes were held back.
+
+        A change is deliverable once no transaction older than its own is still running
+        (``txid < pg_snapshot_xmin``): delivering it earlier would move the cursor past a slower
+        transaction that commits later, and that transaction's changes would never be pulled.
+        """
         assert self._conn is not None
         s = self.schema
         while True:
@@ -322,14 +373,14 @@ class Replicator:
             txid, _, seq = cursor.partition(":")
             rows = await self._conn.fetch(
                 f"SELECT txid::text, seq, entity, entity_id, version, data::text, changes::text, op_id::text, "
-                f"actor, at, machine, via FROM {s}.changes "
-                "WHERE (txid, seq) > ($1::text::xid8, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot()) "
-                "ORDER BY txid, seq LIMIT $3",
+                f"actor, at, machine, via, txid < pg_snapshot_xmin(pg_current_snapshot()) FROM {s}.changes "
+                "WHERE (txid, seq) > ($1::text::xid8, $2) ORDER BY txid, seq LIMIT $3",
                 txid,
                 int(seq),
                 PULL_BATCH,
             )
-            if rows:
+            ready = [r for r in rows if r[12]]  # a prefix: rows are ordered by txid
+            if ready:
                 changes = [
                     {
                         "entity": r[2],
@@ -343,15 +394,15 @@ class Replicator:
                         "machine": r[10],
                         "via": r[11],
                     }
-                    for r in rows
+                    for r in ready
                 ]
-                new_cursor = f"{rows[-1][0]}:{rows[-1][1]}"
+                new_cursor = f"{ready[-1][0]}:{ready[-1][1]}"
                 await self.store.write(apply.apply_pulled, _ctx(), changes, new_cursor)
-                self.state.pulled += len(rows)
+                self.state.pulled += len(ready)
             self.state.last_pull_at = now_iso()
             self.state.last_pull_monotonic = time.monotonic()
-            if len(rows) < PULL_BATCH:
-                return
+            if len(ready) < len(rows) or len(rows) < PULL_BATCH:
+                return len(ready) < len(rows)
 
     async def stop(self) -> None:
         self._stopping = True
