@@ -179,3 +179,98 @@ def call(
         raise typer.Exit(2)
     result = _call(_settings(config), tool, args)
     sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def conflicts(
+    config: ConfigOpt = None,
+    include_resolved: Annotated[bool, typer.Option("--all", help="also show resolved conflicts")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List writes that clashed with another machine's (resolve with the resolve_conflict tool)."""
+    result = _call(_settings(config), "list_conflicts", {"include_resolved": include_resolved})
+    if as_json:
+        out.print_json(data=result)
+        return
+    if not result["conflicts"]:
+        out.print("No open conflicts." if not include_resolved else "No conflicts.")
+        return
+    table = Table("id", "entity", "field", "base", "local", "remote", "detected", "resolution", box=None)
+    for c in result["conflicts"]:
+        for name, values in c["fields"].items():
+            table.add_row(
+                c["id"][:8],
+                f"{c['entity']} {c['entity_id'][:8]}",
+                name,
+                *(escape(json.dumps(values.get(k), ensure_ascii=False)[:40]) for k in ("base", "local", "remote")),
+                c["detected_at"][:19],
+                c["resolution"] or "open",
+            )
+    out.print(table)
+    out.print('Resolve with: statusd call resolve_conflict \'{"id": "ID", "resolution": "keep_remote"}\'')
+
+
+@app.command()
+def sync(
+    config: ConfigOpt = None,
+    bootstrap: Annotated[bool, typer.Option("--bootstrap", help="fill an empty store from Postgres")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show replication state, or bootstrap a new machine's empty store from Postgres (daemon stopped)."""
+    settings = _settings(config)
+    if not bootstrap:
+        result = _call(settings, "sync_status", {})
+        if as_json:
+            out.print_json(data=result)
+            return
+        hub = result.get("postgres") or {}
+        out.print(f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}")
+        if hub:
+            state = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
+            out.print(f"postgres: {state}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}")
+            if hub.get("last_error"):
+                out.print(f"last error: {escape(hub['last_error'])}")
+        return
+    if settings.postgres_dsn() is None:
+        err.print("statusd: no postgres.dsn configured; nothing to bootstrap from", soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        copied = asyncio.run(_bootstrap(settings))
+    except StatusdError as exc:
+        err.print(f"statusd: {exc.message}", soft_wrap=True, markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"Bootstrapped {copied} entities from Postgres into {settings.store.path}.")
+
+
+async def _bootstrap(settings: Settings) -> int:
+    from rich.progress import Progress
+
+    from statusd.config import machine_name
+    from statusd.store import Store
+    from statusd.sync.errors import describe
+    from statusd.sync.replicator import Replicator
+
+    dsn = settings.postgres_dsn()
+    assert dsn is not None
+    async with Store(settings.store.path, machine=machine_name(), replicated=True, project=settings.project) as store:
+        count = store.reader.execute(
+            "SELECT (SELECT COUNT(*) FROM work_items) + (SELECT COUNT(*) FROM vendors) "
+            "+ (SELECT COUNT(*) FROM deployments) + (SELECT COUNT(*) FROM enhancements)"
+        ).fetchone()[0]
+        if count:
+            raise StatusdError(f"the store {settings.store.path} already has data; the daemon keeps it in sync itself")
+        rep = Replicator(store, dsn=dsn, password=settings.postgres_password(), schema=settings.postgres.schema_name)
+        try:
+            await rep.connect()
+        except Exception as exc:
+            raise StatusdError(f"cannot reach Postgres: {describe(exc, settings.postgres_password())}") from None
+        try:
+            with Progress(console=err) as progress:
+                task = progress.add_task("copying entities", total=None)
+
+                def report(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                return await rep.bootstrap(progress=report)
+        finally:
+            await rep.close()

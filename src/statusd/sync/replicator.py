@@ -166,7 +166,7 @@ class Replicator:
         backoff = 0.2
         while not self._stopping:
             try:
-                await self._connect()
+                await self.connect()
                 backoff = 0.2
                 await self._serve()
             except asyncio.CancelledError:
@@ -184,7 +184,7 @@ class Replicator:
                 await self._sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 10.0)
             finally:
-                await self._close()
+                await self.close()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -206,7 +206,7 @@ class Replicator:
             if not fut.done():
                 fut.set_result(None)
 
-    async def _connect(self) -> None:
+    async def connect(self) -> None:
         kwargs: dict[str, Any] = {"timeout": self.connect_timeout_s, "command_timeout": self.command_timeout_s}
         if self.password is not None:
             kwargs["password"] = self.password
@@ -224,7 +224,7 @@ class Replicator:
         self._pull_wanted.set()
         self._wake.set()
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         for conn in (self._listener, self._conn):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -411,6 +411,8 @@ class Replicator:
 
 def _apply_states(conn: Any, ctx: WriteContext, batch: list[tuple[str, str, int, dict[str, Any], str, str]]) -> None:
     for entity, ident, version, data, updated_at, updated_by in batch:
+        # An empty store's only local "create" is its default configuration: the hub's state wins.
+        conn.execute("DELETE FROM outbox WHERE entity_id = ? AND base_version = 0", (ident,))
         apply.apply_state(conn, ctx, entity, ident, version, data, updated_at, updated_by)
 
 
