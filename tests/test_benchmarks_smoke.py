@@ -1,0 +1,44 @@
+"""The benchmark runs end to end in quick mode and reports every figure (timings are not judged here)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = {"P1", "P2", "P3", "P4", "P5", "P10", "P11"}
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    result = json.loads(out.read_text())
+    assert result["mode"] == "quick"
+    assert result["errors"] == []
+    rows = result["rows"]
+    assert {r["figure"] for r in rows} == EXPECTED
+    for row in rows:
+        for key in ("p50", "p99"):
+            value = row[key]
+            assert isinstance(value, int | float) and math.isfinite(value), (row["figure"], row["what"], key, value)
+        assert row["n"] >= 1
+        assert row["verdict"] in ("PASS", "MISS", "—")
+        # Invariants, not timings: no lost row or write, no deadlock.
+        assert row["ok"], (row["figure"], row["what"], row["notes"])
+    # Every figure line is in the printed table as well.
+    for figure in EXPECTED:
+        assert any(line.startswith(figure + " ") for line in proc.stdout.splitlines()), figure
