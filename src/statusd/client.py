@@ -17,12 +17,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession
 
 import statusd
-from statusd.daemon.transport import HELLO_PREFIX, LineReader, LineWriter
+from statusd.daemon.transport import HELLO_PREFIX, open_unix
 from statusd.errors import (
     CycleDetectedError,
     DepthLimitError,
@@ -84,26 +83,27 @@ class StatusdClient:
         """
         path = Path(socket_path)
         try:
-            stream = await anyio.connect_unix(path)
+            reader, writer = await open_unix(str(path))
         except OSError as exc:
             raise DaemonNotRunningError(path, exc.strerror or str(exc)) from None
         try:
-            async with stream:
-                if bridge_hello:
-                    await stream.send(HELLO_PREFIX + json.dumps({"client": client_name}).encode() + b"\n")
-                info = types.Implementation(name=client_name, version=statusd.__version__)
-                async with ClientSession(LineReader(stream), LineWriter(stream), client_info=info) as session:
-                    await session.initialize()
-                    # The SDK lists the tools before the first call of each tool name (to validate
-                    # output schemas); listing once here keeps every call a single round trip.
-                    await session.list_tools()
-                    yield cls(session)
+            if bridge_hello:
+                await writer.send_line(HELLO_PREFIX + json.dumps({"client": client_name}).encode() + b"\n")
+            info = types.Implementation(name=client_name, version=statusd.__version__)
+            async with ClientSession(reader, writer, client_info=info) as session:
+                await session.initialize()
+                # The SDK lists the tools before the first call of each tool name (to validate
+                # output schemas); listing once here keeps every call a single round trip.
+                await session.list_tools()
+                yield cls(session)
         except BaseExceptionGroup as group:
             # The session's task group wraps whatever leaves the ``async with`` body; callers
             # catch ``NotFoundError`` etc., not a group holding one.
             if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
                 raise group.exceptions[0] from None
             raise
+        finally:
+            writer.close()
 
     async def call(self, tool: str, arguments: dict[str, Any] | None = None, /, **kwargs: Any) -> dict[str, Any]:
         args = {**(arguments or {}), **kwargs}

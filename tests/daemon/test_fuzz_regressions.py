@@ -137,7 +137,18 @@ async def test_one_failed_connection_stopped_the_daemon(service: Service, monkey
             raise RuntimeError("simulated transport failure")
         await original(self, item)
 
+    original_line = transport.LineWriter.send_line
+
+    async def failing_send_line(self: transport.LineWriter, data: bytes) -> None:
+        # The fast path for tools/call writes encoded lines; fail those the same way.
+        if b"explode-this-answer" in data and b'"result"' in data:  # the daemon's answer, not the request
+            broken.add(id(self))
+        if id(self) in broken:
+            raise RuntimeError("simulated transport failure")
+        await original_line(self, data)
+
     monkeypatch.setattr(transport.LineWriter, "send", failing_send)
+    monkeypatch.setattr(transport.LineWriter, "send_line", failing_send_line)
     sock_dir = short_socket_dir()
     server = SocketServer(service, sock_dir / "statusd.sock")
     try:

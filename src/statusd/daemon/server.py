@@ -23,15 +23,15 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-from anyio.abc import ByteStream, SocketAttribute, SocketStream
 from mcp.server.lowlevel.server import Server
 from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
 from mcp.shared.message import SessionMessage
 
 import statusd
+from statusd.daemon.fastpath import FastToolCalls
 from statusd.daemon.service import Service
 from statusd.daemon.tools import TOOLS, input_schema
-from statusd.daemon.transport import LineReader, LineWriter
+from statusd.daemon.transport import MAX_LINE, LineReader, LineWriter
 from statusd.errors import StoreLockedError
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class _Requests:
 
 
 class _CountingReader(LineReader):
-    def __init__(self, stream: ByteStream, requests: _Requests) -> None:
+    def __init__(self, stream: Any, requests: _Requests) -> None:
         super().__init__(stream)
         self._requests = requests
 
@@ -203,7 +203,7 @@ class _CountingReader(LineReader):
 
 
 class _CountingWriter(LineWriter):
-    def __init__(self, stream: ByteStream, requests: _Requests) -> None:
+    def __init__(self, stream: Any, requests: _Requests) -> None:
         super().__init__(stream)
         self._requests = requests
 
@@ -219,7 +219,9 @@ class SocketServer:
         self.path = path
         self.mcp = build_mcp_server(service)
         self._lock = SocketLock(path)
-        self._listener: Any = None
+        self._server: asyncio.Server | None = None
+        self._closed = asyncio.Event()
+        self._connections: set[asyncio.Task[None]] = set()
         self.connections = 0
         self.answers = Answers()
 
@@ -230,61 +232,80 @@ class SocketServer:
             self.path.unlink()  # stale: we hold the lock, so no live daemon owns it
         old_umask = os.umask(0o177)
         try:
-            self._listener = await anyio.create_unix_listener(self.path)
+            self._server = await asyncio.start_unix_server(self._on_connection, self.path, limit=MAX_LINE)
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
 
     async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        if self._listener is None:
+        """Accept connections until ``stop_accepting``; each connection runs in its own task."""
+        if self._server is None:
             await self.start()
-        listener = self._listener
         task_status.started()
-        async with anyio.create_task_group() as connections:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                    break  # stop_accepting(); open connections carry on until cancelled
-                connections.start_soon(self._handle, stream)
+        try:
+            await self._closed.wait()
+            # Not accepting any more: open connections carry on until they end or we are cancelled.
+            while self._connections:
+                await asyncio.wait(set(self._connections))
+        except BaseException:
+            # Cancelled (shutdown): connections still open end with the daemon.
+            for task in list(self._connections):
+                task.cancel()
+            raise
 
     async def stop_accepting(self) -> None:
         """Close the listening socket; connections already open keep being served."""
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.aclose()
-            self._listener = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._closed.set()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.aclose()
-            self._listener = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        await self.stop_accepting()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
         self._lock.release()
 
-    async def _handle(self, stream: SocketStream) -> None:
-        async with stream:
-            raw = stream.extra(SocketAttribute.raw_socket)
-            uid = peer_uid(raw)
-            if uid is not None and uid != os.getuid():
-                log.warning("refused a connection from uid %s", uid)
-                return
-            self.connections += 1
-            requests = _Requests(self.answers)
-            reader = _CountingReader(stream, requests)
-            try:
-                hello = await reader.preamble()
-                client = hello.get("client")
-                CONNECTION_CLIENT.set(str(client)[:100] if client else None)
-                writer = _CountingWriter(stream, requests)
-                reader.reply = writer
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._handle(reader, writer)
+        except asyncio.CancelledError:
+            # Shutdown ends this top-level connection task; ending it normally (not "cancelled")
+            # keeps asyncio's stream callback from logging the cancellation as an error.
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _handle(self, stream_reader: asyncio.StreamReader, stream_writer: asyncio.StreamWriter) -> None:
+        uid = peer_uid(stream_writer.get_extra_info("socket"))
+        if uid is not None and uid != os.getuid():
+            log.warning("refused a connection from uid %s", uid)
+            return
+        self.connections += 1
+        requests = _Requests(self.answers)
+        reader = _CountingReader(stream_reader, requests)
+        try:
+            hello = await reader.preamble()
+            client = hello.get("client")
+            CONNECTION_CLIENT.set(str(client)[:100] if client else None)
+            writer = _CountingWriter(stream_writer, requests)
+            reader.reply = writer
+            async with anyio.create_task_group() as fast_calls:
+                reader.intercept = FastToolCalls(self.service, writer, requests, fast_calls, CONNECTION_CLIENT.get)
                 await self.mcp.run(reader, writer, self.mcp.create_initialization_options())
-            except Exception:
-                # One connection's failure closes that connection, never the daemon's listener.
-                log.exception("connection failed; closed it")
-            finally:
-                self.connections -= 1
-                requests.close()
+        except Exception:
+            # One connection's failure closes that connection, never the daemon's listener.
+            log.exception("connection failed; closed it")
+        finally:
+            self.connections -= 1
+            requests.close()

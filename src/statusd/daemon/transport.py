@@ -7,29 +7,37 @@ transport cost (SPEC §13). Both the daemon and :mod:`statusd.client` use these 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
 import mcp_types as types
-from anyio.abc import ByteStream
-from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp.shared.message import SessionMessage
 
 MAX_LINE = 16 * 1024 * 1024
 HELLO_PREFIX = b"#statusd "
 
 
+async def open_unix(path: str) -> tuple[LineReader, LineWriter]:
+    """Connect to a daemon socket (asyncio streams: no per-read selector churn, unlike anyio's)."""
+    reader, writer = await asyncio.open_unix_connection(path, limit=MAX_LINE)
+    return LineReader(reader), LineWriter(writer)
+
+
 class LineReader:
     """Read newline-delimited JSON-RPC messages as ``SessionMessage`` objects."""
 
-    def __init__(self, stream: ByteStream) -> None:
-        self._buffered = BufferedByteReceiveStream(stream)
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self._stream = stream
         self._pending: bytes | None = None
         # Where to answer a request that cannot be parsed (the daemon sets it; clients do not).
         self.reply: LineWriter | None = None
+        # The daemon's fast path: a line it answers itself never reaches the SDK.
+        self.intercept: Callable[[bytes], bool] | None = None
 
     async def preamble(self) -> dict[str, Any]:
         """Read the first line; return the bridge's hello if it is one, else keep the line for receive()."""
@@ -45,9 +53,10 @@ class LineReader:
         return {}
 
     async def _read_line(self) -> bytes | None:
+        """The next line, or None at the end of the stream (a line over MAX_LINE ends it too)."""
         try:
-            return await self._buffered.receive_until(b"\n", MAX_LINE)
-        except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return await self._stream.readuntil(b"\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             return None
 
     async def receive(self) -> SessionMessage | Exception:
@@ -56,15 +65,12 @@ class LineReader:
                 line: bytes | None = self._pending
                 self._pending = None
             else:
-                try:
-                    line = await self._buffered.receive_until(b"\n", MAX_LINE)
-                except (anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    raise anyio.EndOfStream from None
-                except anyio.DelimiterNotFound:
-                    return ValueError(f"message longer than {MAX_LINE} bytes")
+                line = await self._read_line()
             if line is None:
                 raise anyio.EndOfStream
             if not line.strip():
+                continue
+            if self.intercept is not None and self.intercept(line):
                 continue
             try:
                 return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
@@ -105,7 +111,7 @@ class LineReader:
         return None
 
     async def aclose(self) -> None:
-        await self._buffered.aclose()
+        return None
 
     def __aiter__(self) -> Self:
         return self
@@ -128,18 +134,26 @@ class LineReader:
 class LineWriter:
     """Write ``SessionMessage`` objects as newline-terminated JSON."""
 
-    def __init__(self, stream: ByteStream) -> None:
+    def __init__(self, stream: asyncio.StreamWriter) -> None:
         self._stream = stream
-        # Answers to concurrent requests are sent from concurrent tasks; a socket stream refuses a
-        # second writer (BusyResourceError) while a large answer waits for buffer space.
-        self._lock = anyio.Lock()
+        # Answers to concurrent requests are sent from concurrent tasks; one drains at a time.
+        self._lock = asyncio.Lock()
 
     async def send(self, item: SessionMessage, /) -> None:
-        data = item.message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n"
+        await self.send_line(item.message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
+
+    async def send_line(self, data: bytes) -> None:
+        """Send one already-encoded message (``data`` ends with a newline)."""
         # A peer that went away ends the session on the reader side.
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            async with self._lock:
-                await self._stream.send(data)
+        if self._stream.is_closing():
+            return
+        async with self._lock:
+            with contextlib.suppress(ConnectionError):
+                self._stream.write(data)
+                await self._stream.drain()
+
+    def close(self) -> None:
+        self._stream.close()
 
     async def aclose(self) -> None:
         return None

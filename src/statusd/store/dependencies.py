@@ -40,6 +40,14 @@ READY_SQL = """(w.status = 'active' AND w.deleted_at IS NULL AND w.archived_at I
           AND o.status != 'completed' AND o.deleted_at IS NULL AND o.archived_at IS NULL))"""
 
 
+# The same rule over a whole table: unfinished prerequisites are found once, not per item. One
+# ``?`` parameter: now. Prefer it for counts and lists; READY_SQL for a single item.
+READY_BULK_SQL = f"""(w.status = 'active' AND w.deleted_at IS NULL AND w.archived_at IS NULL
+    AND (w.claimed_by IS NULL OR w.claim_expires_at <= ?)
+    AND w.id NOT IN (SELECT waits.waiter FROM ({_WAITS}) waits JOIN work_items o ON o.id = waits.prereq
+        WHERE o.status != 'completed' AND o.deleted_at IS NULL AND o.archived_at IS NULL))"""
+
+
 def edge_id(work_item_id: str, depends_on_id: str, dependency_type: str) -> str:
     return str(uuid.uuid5(_EDGE_NAMESPACE, f"{work_item_id}|{depends_on_id}|{dependency_type}"))
 

@@ -38,6 +38,7 @@ def crash_point(name: str) -> None:
 
 PUSH_BATCH = 200
 PULL_BATCH = 1000
+CREATE_RACE_RETRIES = 3
 HELD_BACK_FIRST_S = 0.05  # re-pull soon when an open transaction held committed changes back
 HELD_BACK_MAX_S = 2.0
 HEARTBEAT_S = 5.0
@@ -178,6 +179,11 @@ class Replicator:
                 log.error("sync paused: %s", exc)
                 await self._sleep(60.0)
             except Exception as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # The driver turned our cancellation into a connection error: stop, don't retry.
+                    self._release_waiters()
+                    raise asyncio.CancelledError from exc
                 if not is_transient(exc):
                     log.error("sync error: %s", describe(exc, self.password))
                 self._went_down(describe(exc, self.password))
@@ -225,10 +231,13 @@ class Replicator:
         self._wake.set()
 
     async def close(self) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # arrives as the inner call finishes, and a stopped loop would carry on reconnecting.
         for conn in (self._listener, self._conn):
             if conn is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.close(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await conn.close()
         self._conn = self._listener = None
 
     async def _serve(self) -> None:
@@ -264,7 +273,8 @@ class Replicator:
     async def _heartbeat(self) -> None:
         """A listener on a half-open connection hears nothing forever: prove it still answers."""
         assert self._listener is not None
-        await asyncio.wait_for(self._listener.fetchval("SELECT 1"), HEARTBEAT_TIMEOUT_S)
+        async with asyncio.timeout(HEARTBEAT_TIMEOUT_S):
+            await self._listener.fetchval("SELECT 1")
 
     async def _join_hub(self) -> None:
         cursor = self.store.meta("pull_cursor")
@@ -326,9 +336,16 @@ class Replicator:
             waiter = self._waiters.get(op["op_id"])
             op["strict"] = waiter is not None and not waiter.done()
             payload.append({**op, "machine": machine})
-        raw = await self._conn.fetchval(
-            f"SELECT {self.schema}.apply_ops($1::jsonb, false)::text", json.dumps(payload, default=str)
-        )
+        body = json.dumps(payload, default=str)
+        for attempt in range(CREATE_RACE_RETRIES + 1):
+            try:
+                raw = await self._conn.fetchval(f"SELECT {self.schema}.apply_ops($1::jsonb, false)::text", body)
+                break
+            except asyncpg.UniqueViolationError:
+                # Another machine created the same entity (a deterministic id, or a vendor name) in a
+                # transaction that committed while ours waited: now visible, it takes the normal path.
+                if attempt == CREATE_RACE_RETRIES:
+                    raise
         verdicts = json.loads(raw)
         crash_point("after_hub_commit")
         settled: list[tuple[dict[str, Any], dict[str, Any]]] = []
