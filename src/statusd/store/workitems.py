@@ -170,8 +170,11 @@ def parent_chain(conn: sqlite3.Connection, item: dict[str, Any]) -> list[dict[st
     return chain
 
 
+TREE_NODE = ("id", "item_type", "title", "status", "priority", "version")
+
+
 def children_tree(conn: sqlite3.Connection, root_id: str) -> list[dict[str, Any]]:
-    """Live descendants as a nested tree of compact rows.
+    """Live descendants as a nested tree; a node's parent and depth are where it sits in the tree.
 
     CROSS JOIN makes SQLite walk the (small) subtree and look rows up by id; with ``IN`` it scanned
     every live row through the status index instead (16 ms at 100,000 items, 0.3 ms this way).
@@ -180,17 +183,18 @@ def children_tree(conn: sqlite3.Connection, root_id: str) -> list[dict[str, Any]
         f"""WITH RECURSIVE sub(id) AS (
                SELECT id FROM work_items WHERE parent_id = ?
                UNION ALL SELECT w.id FROM work_items w JOIN sub ON w.parent_id = sub.id)
-           SELECT {", ".join("w." + c for c in COMPACT)} FROM sub CROSS JOIN work_items w ON w.id = sub.id
+           SELECT w.parent_id, {", ".join("w." + c for c in TREE_NODE)}
+           FROM sub CROSS JOIN work_items w ON w.id = sub.id
            WHERE w.deleted_at IS NULL AND w.archived_at IS NULL
            ORDER BY w.depth, w.created_at, w.id""",
         (root_id,),
     ).fetchall()
     nodes: dict[str, dict[str, Any]] = {root_id: {"children": []}}
-    for r in rows:
-        node = dict(zip(COMPACT, r, strict=True))
+    for parent_id, *values in rows:
+        node = dict(zip(TREE_NODE, values, strict=True))
         node["children"] = []
         nodes[node["id"]] = node
-        parent = nodes.get(node["parent_id"])
+        parent = nodes.get(parent_id)
         if parent is not None:
             parent["children"].append(node)
     children: list[dict[str, Any]] = nodes[root_id]["children"]
