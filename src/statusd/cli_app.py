@@ -253,13 +253,9 @@ async def _bootstrap(settings: Settings) -> int:
     dsn = settings.postgres_dsn()
     assert dsn is not None
     async with Store(settings.store.path, machine=machine_name(), replicated=True, project=settings.project) as store:
-        count = store.reader.execute(
-            "SELECT (SELECT COUNT(*) FROM work_items) + (SELECT COUNT(*) FROM vendors) "
-            "+ (SELECT COUNT(*) FROM deployments) + (SELECT COUNT(*) FROM enhancements)"
-        ).fetchone()[0]
-        if count:
-            raise StatusdError(f"the store {settings.store.path} already has data; the daemon keeps it in sync itself")
         rep = Replicator(store, dsn=dsn, password=settings.postgres_password(), schema=settings.postgres.schema_name)
+        if rep.local_has_data():
+            raise StatusdError(f"the store {settings.store.path} already has data; the daemon keeps it in sync itself")
         try:
             await rep.connect()
         except Exception as exc:

@@ -77,9 +77,6 @@ class Service:
     def now(self) -> str:
         return self.store.clock()
 
-    def settings_archive_days(self) -> int:
-        return self.archive_after_days
-
     async def write(
         self,
         call: Call,

@@ -128,7 +128,7 @@ async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Cal
 
 
 async def _trigger_archiving(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
-    return await svc.write(call, report.archive, svc.settings_archive_days())
+    return await svc.write(call, report.archive, svc.archive_after_days)
 
 
 async def _query_archived(svc: Service, a: m.QueryArchivedArgs, call: Call) -> dict[str, Any]:

@@ -279,12 +279,12 @@ class Replicator:
     async def _join_hub(self) -> None:
         cursor = self.store.meta("pull_cursor")
         joined = self.store.meta("hub_joined")
-        if cursor is None and not self._local_has_data():
+        if cursor is None and not self.local_has_data():
             await self.bootstrap()
         if joined is None:
             await self.store.write(apply.enqueue_initial_upload, _ctx())
 
-    def _local_has_data(self) -> bool:
+    def local_has_data(self) -> bool:
         row = self.store.reader.execute(
             "SELECT (SELECT COUNT(*) FROM work_items) + (SELECT COUNT(*) FROM vendors) "
             "+ (SELECT COUNT(*) FROM deployments) + (SELECT COUNT(*) FROM enhancements)"
