@@ -25,12 +25,14 @@ class Settings:
     spawns: int
     budget_s: float  # a latency case stops early after this long, once it has min_samples
     min_samples: int
+    replay_writes: int  # P6: writes queued during the outage, per replay
+    replication_runs: int  # P6: replays and bootstraps measured (p50 = median run, p99 = slowest)
 
     @classmethod
     def for_mode(cls, quick: bool) -> Settings:
         if quick:
-            return cls(True, 200, 20, 30, 1_000, 10_000, 1.0, 5, 5, 2.0, 20)
-        return cls(False, 3_000, 200, 300, 10_000, 100_000, 5.0, 50, 30, 12.0, 300)
+            return cls(True, 200, 20, 30, 1_000, 10_000, 1.0, 5, 5, 2.0, 20, 1_000, 1)
+        return cls(False, 3_000, 200, 300, 10_000, 100_000, 5.0, 50, 30, 12.0, 300, 10_000, 3)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

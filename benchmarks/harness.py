@@ -4,11 +4,17 @@ Both are created on first use and torn down by ``Env.close()``: the daemons get 
 exit 0), the Postgres schemas are dropped, the temp directory is removed. Daemons are the test
 suite's ``DaemonProcess`` (a real ``statusd run`` subprocess); Postgres comes from the suite's
 ``pg_support`` (``$STATUSD_TEST_PG_DSN``, default ``postgresql://localhost/test``).
+
+The replication figures also get replicated daemons (``Env.replicated``), hub schemas
+(``Env.hub_schema``) and TCP proxies in front of Postgres (``Env.proxy``: the replication tests'
+fault-injecting ``tests/sync/tcp_proxy.py``), all torn down the same way: daemons first, then
+proxies, then schemas.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -17,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -33,12 +39,23 @@ if str(TESTS_DIR) not in sys.path:
 import pg_support  # noqa: E402
 from daemon_support import DaemonProcess  # noqa: E402
 
+if TYPE_CHECKING:
+    from tcp_proxy import TcpProxy
+
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used (Linux /proc)."""
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_config(dsn: str, schema: str, **sync: Any) -> str:
+    """The ``[postgres]`` (and optional ``[sync]``) config sections of a replicated daemon."""
+    text = f'\n[postgres]\ndsn = "{dsn}"\nschema = "{schema}"\n'
+    if sync:
+        text += "\n[sync]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in sync.items())
+    return text
 
 
 def log(message: str) -> None:
@@ -98,6 +115,8 @@ class Env:
         self.seconds_seeding = 0.0
         self.problems: list[str] = []
         self.pg_version = ""
+        self.replicated_daemons: dict[str, DaemonProcess] = {}
+        self.proxies: list[TcpProxy] = []
 
     def dsn(self) -> str:
         if self._dsn is None:
@@ -122,6 +141,38 @@ class Env:
         ds = Dataset(name, daemon, info, self)
         self.datasets[name] = ds
         return ds
+
+    def hub_schema(self, tag: str) -> str:
+        """A fresh, empty Postgres schema (a replication hub or a baseline's tables), dropped at the end."""
+        name = pg_support.fresh_schema(self.dsn(), prefix=f"statusd_bench_{tag}")
+        self.schemas.append(name)
+        return name
+
+    def replicated(self, name: str, schema: str, *, dsn: str | None = None, **sync: Any) -> DaemonProcess:
+        """A replicated daemon (not started) on hub ``schema``, via ``dsn`` (default: the server itself)."""
+        if name in self.replicated_daemons or name in self.datasets:
+            raise ValueError(f"daemon {name!r} exists already")
+        daemon = DaemonProcess(self.root / name, extra_config=pg_config(dsn or self.dsn(), schema, **sync))
+        self.replicated_daemons[name] = daemon
+        return daemon
+
+    def start(self, daemon: DaemonProcess) -> DaemonProcess:
+        """Start (or restart) a daemon, counting the time as set-up."""
+        t0 = time.perf_counter()
+        daemon.start(timeout=60)
+        self.seconds_seeding += time.perf_counter() - t0
+        return daemon
+
+    def proxy(self) -> TcpProxy:
+        """A started TCP proxy in front of the Postgres server (mode ``pass``), closed at the end."""
+        sync_tests = str(TESTS_DIR / "sync")
+        if sync_tests not in sys.path:
+            sys.path.insert(0, sync_tests)
+        from tcp_proxy import TcpProxy
+
+        proxy = TcpProxy.to(self.dsn())
+        self.proxies.append(proxy)
+        return proxy
 
     def seed(self) -> Dataset:
         """The seed document's data: 45 vendors, 50 items, 10 deployments, 8 enhancements."""
@@ -148,6 +199,20 @@ class Env:
                 problems.append(f"daemon {ds.name} did not stop: {exc!r}")
             finally:
                 ds.daemon.cleanup()
+        for name, daemon in self.replicated_daemons.items():
+            try:
+                code = daemon.stop()
+                if code != 0:
+                    problems.append(f"replicated daemon {name} exited {code} on SIGTERM")
+            except Exception as exc:
+                problems.append(f"replicated daemon {name} did not stop: {exc!r}")
+            finally:
+                daemon.cleanup()
+        for proxy in self.proxies:
+            try:
+                proxy.close()
+            except Exception as exc:
+                problems.append(f"could not close a TCP proxy: {exc!r}")
         for schema in self.schemas:
             try:
                 pg_support.drop_schema(self.dsn(), schema)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED = {"P1", "P2", "P3", "P4", "P5", "P10", "P11"}
+EXPECTED = {"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P10", "P11", "P12"}
 
 
 @pytest.mark.postgres
@@ -31,6 +31,9 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert result["errors"] == []
     rows = result["rows"]
     assert {r["figure"] for r in rows} == EXPECTED
+    # The replicated rows beside the local ones: P4 confirmed, P6 replay and bootstrap.
+    assert any(r["figure"] == "P4" and "confirmed" in r["what"] for r in rows)
+    assert {r["what"].split(" ")[0] for r in rows if r["figure"] == "P6"} == {"replay", "bootstrap"}
     for row in rows:
         for key in ("p50", "p99"):
             value = row[key]

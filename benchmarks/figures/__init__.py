@@ -1,8 +1,8 @@
 """The SPEC §11 figures this build measures, in table order.
 
 A figure is ``async def run(env) -> list[Row]``; add one by writing it in a module here and listing
-it in ``FIGURES``. ``PLANNED`` names the figures that need replication (or other parts not built
-yet); they are printed as not measured, so the table always says what it leaves out.
+it in ``FIGURES``. ``PLANNED`` names the figures that need parts not built yet; they are printed as
+not measured, so the table always says what it leaves out.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import reads, surface, writes
+from benchmarks.figures import reads, replication, surface, writes
 from benchmarks.harness import Env
 
 
@@ -28,18 +28,17 @@ FIGURES: dict[str, Figure] = {
         Figure("P1", "query_vendor_status round trip (45 / 10,000 vendors)", reads.p1_vendor_status),
         Figure("P2", "query_work_item at 100,000 items (chain leaf / root with children)", reads.p2_work_item),
         Figure("P3", "generate_full_status (seed data / 100,000 items)", reads.p3_full_status),
-        Figure("P4", "update_work_item round trip, queued/local", writes.p4_update),
+        Figure("P4", "update_work_item round trip, queued/local and confirmed by Postgres", writes.p4_update),
         Figure("P5", "20 concurrent clients, 70% reads / 30% writes; the seed's 100 ops", writes.p5_concurrency),
+        Figure("P6", "replay of queued writes after an outage / bootstrap pull", replication.p6_outbox),
+        Figure("P7", "write on daemon A visible in daemon B's store", replication.p7_propagation),
         Figure("P10", "tools/list size", surface.p10_tools_list),
         Figure("P11", "statusd mcp spawn to first answer", surface.p11_bridge_spawn),
+        Figure("P12", "P1 on a replicated daemon with Postgres behind +50 ms", replication.p12_slow_hub),
     )
 }
 
 PLANNED: dict[str, str] = {
-    "P4-confirmed": "update_work_item confirmed by Postgres (needs replication)",
-    "P6": "outbox replay / bootstrap pull (needs replication)",
-    "P7": "write on daemon A visible on daemon B (needs replication)",
     "P8": "markdown mirror round trips (needs the mirror)",
     "P9": "daemon RSS at 100,000 items / idle CPU",
-    "P12": "P1 with Postgres behind +50 ms (needs replication and a delay proxy)",
 }

@@ -1,4 +1,6 @@
-"""P4 and P5: writes over the socket, alone and under concurrent mixed load, beside Postgres."""
+"""P4 and P5: writes over the socket, alone and under concurrent mixed load, beside Postgres.
+
+P4's confirmed-by-Postgres row is measured in ``replication.py``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from benchmarks import pg
 from benchmarks.core import Row, Stats, Target, latency_row, percentile, sample_async, sample_with_cpu
+from benchmarks.figures import replication
 from benchmarks.harness import Dataset, Env
 from statusd.client import StatusdClient, VersionMismatchError
 from statusd.models import now_iso
@@ -56,19 +59,24 @@ async def p4_update(env: Env) -> list[Row]:
         pg_versions[ident] = new
         return new
 
-    baseline = await sample_async(base, s.samples, s.warmup, s)
+    async def baseline() -> Stats:
+        return await sample_async(base, s.samples, s.warmup, s)
+
+    text = (
+        "asyncpg UPDATE … WHERE id=$1 AND version=$2 RETURNING version per call (pooled connection, "
+        "synchronous_commit on)"
+    )
     row = latency_row(
         "P4",
         "update_work_item, queued/local (synchronous=FULL)",
         subject,
         Target("p50≤2 ms", p50_max=2.0),
-        baseline,
-        "asyncpg UPDATE … WHERE id=$1 AND version=$2 RETURNING version per call (pooled connection, "
-        "synchronous_commit on)",
+        await baseline(),
+        text,
     )
     row.notes.append(cpu)
-    row.notes.append("confirmed-with-Postgres variant: not measured (replication is not in this build)")
-    return [row]
+    # The confirmed variant's baseline is measured again right after it, on the same table.
+    return [row, await replication.p4_confirmed(env, baseline, text + "; measured right after the confirmed run")]
 
 
 # --- P5 ----------------------------------------------------------------------------------------

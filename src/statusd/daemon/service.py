@@ -85,26 +85,33 @@ class Service:
         **kw: P.kwargs,
     ) -> T:
         ctx = WriteContext(actor=call.actor)
-        result = await self.store.write(fn, ctx, *args, **kw)
-        call.warnings.extend(ctx.warnings)
-        if self.replicator is None:
-            call.sync = "local_only"
-        elif not ctx.op_ids:
-            call.sync = "confirmed"  # nothing changed, so nothing to send
-        elif self.write_mode == "confirmed" and self.replicator.state.online:
-            outcomes = await self.replicator.confirm(ctx.op_ids, self.confirm_timeout_s)
-            if outcomes is None:
-                call.sync = "queued"
-                call.warnings.append(
-                    f"queued_for_sync: Postgres did not confirm within {int(self.confirm_timeout_s * 1000)} ms"
-                )
+        holder = self.replicator if self.write_mode == "confirmed" else None
+        if holder is not None:
+            holder.hold(ctx)  # its ops must not be pushed before we wait for them (strict)
+        try:
+            result = await self.store.write(fn, ctx, *args, **kw)
+            call.warnings.extend(ctx.warnings)
+            if self.replicator is None:
+                call.sync = "local_only"
+            elif not ctx.op_ids:
+                call.sync = "confirmed"  # nothing changed, so nothing to send
+            elif self.write_mode == "confirmed" and self.replicator.state.online:
+                outcomes = await self.replicator.confirm(ctx.op_ids, self.confirm_timeout_s, held=ctx)
+                if outcomes is None:
+                    call.sync = "queued"
+                    call.warnings.append(
+                        f"queued_for_sync: Postgres did not confirm within {int(self.confirm_timeout_s * 1000)} ms"
+                    )
+                else:
+                    _raise_rejection(outcomes)
+                    call.sync = "confirmed"
+                    result = self._reread(result, outcomes)
             else:
-                _raise_rejection(outcomes)
-                call.sync = "confirmed"
-                result = self._reread(result, outcomes)
-        else:
-            call.sync = "queued"
-        return result
+                call.sync = "queued"
+            return result
+        finally:
+            if holder is not None:
+                holder.release(ctx)
 
     def _reread(self, result: T, outcomes: list[dict[str, Any]]) -> T:
         """After a merge the hub's version differs from the local write's; report the settled row."""

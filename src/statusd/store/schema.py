@@ -186,10 +186,24 @@ def _covering_live_index(conn: sqlite3.Connection) -> None:
     )
 
 
+def _replication_indexes(conn: sqlite3.Connection) -> None:
+    # Own-operation checks look history up by op id. A vendor that lost a duplicate-name race stays
+    # (hidden, soft-deleted) beside the winner, so only live names need to be unique.
+    _run_script(
+        conn,
+        """
+        CREATE INDEX history_op ON history(op_id) WHERE op_id IS NOT NULL;
+        DROP INDEX vendors_name;
+        CREATE UNIQUE INDEX vendors_name ON vendors(name COLLATE NOCASE) WHERE deleted_at IS NULL
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_replication", _replication),
     ("0003_covering_live_index", _covering_live_index),
+    ("0004_replication_indexes", _replication_indexes),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

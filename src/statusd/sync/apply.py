@@ -26,7 +26,10 @@ AUDIT_KEYS = ("created_at", "created_by")
 def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT o.seq, o.op_id, o.entity, o.entity_id, o.base_version, o.new_version, o.changes, o.created_at, "
-        "h.actor, h.via FROM outbox o LEFT JOIN history h ON h.op_id = o.op_id ORDER BY o.seq LIMIT ?",
+        "h.actor, h.via FROM outbox o LEFT JOIN history h "
+        # history has no op_id index: reach the op's row through history_entity (it carries the op's
+        # entity and new version) instead of a scan of the whole history per push.
+        "ON h.entity_id = o.entity_id AND h.version = o.new_version AND h.op_id = o.op_id ORDER BY o.seq LIMIT ?",
         (limit,),
     ).fetchall()
     return [
@@ -113,7 +116,9 @@ def _fix_descendant_depths(conn: sqlite3.Connection, ident: str, depth: int) -> 
 def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> None:
     """Append a pulled change to the local history unless it is one of ours."""
     op_id = change.get("op_id")
-    if op_id and conn.execute("SELECT 1 FROM history WHERE op_id = ?", (op_id,)).fetchone():
+    # entity_id first: history_entity finds the entity's rows (history has no op_id index).
+    seen = "SELECT 1 FROM history WHERE entity_id = ? AND op_id = ?"
+    if op_id and conn.execute(seen, (change["entity_id"], op_id)).fetchone():
         return
     conn.execute(
         "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
@@ -264,11 +269,53 @@ def enqueue_initial_upload(conn: sqlite3.Connection, ctx: WriteContext) -> int:
 
 def recompute_depths(conn: sqlite3.Connection, ctx: WriteContext) -> None:
     """Derive every work item's depth from its parent chain (after a bulk copy in arbitrary order)."""
-    conn.execute(
-        """WITH RECURSIVE tree(id, d) AS (
-               SELECT id, 0 FROM work_items WHERE parent_id IS NULL
-                   OR parent_id NOT IN (SELECT id FROM work_items)
-               UNION ALL SELECT w.id, tree.d + 1 FROM work_items w JOIN tree ON w.parent_id = tree.id)
-           UPDATE work_items SET depth = (SELECT d FROM tree WHERE tree.id = work_items.id)
-           WHERE id IN (SELECT id FROM tree)"""
+    parent_of = dict(conn.execute("SELECT id, parent_id FROM work_items").fetchall())
+    depth: dict[str, int] = {}
+    for start in parent_of:
+        chain: list[str] = []
+        node: str | None = start
+        while node is not None and node not in depth and node in parent_of and len(chain) <= len(parent_of):
+            chain.append(node)
+            node = parent_of[node]
+        base = depth.get(node, -1) if node is not None else -1  # a missing parent makes a root
+        for ident in reversed(chain):
+            base += 1
+            depth[ident] = base
+    conn.executemany(
+        "UPDATE work_items SET depth = ? WHERE id = ? AND depth != ?", [(d, i, d) for i, d in depth.items()]
     )
+
+
+def copy_states(
+    conn: sqlite3.Connection, ctx: WriteContext, batch: list[tuple[str, str, int, dict[str, Any], str, str]]
+) -> None:
+    """Bootstrap's bulk path: write hub rows into an empty store (depths are recomputed afterwards)."""
+    by_entity: dict[str, list[list[Any]]] = {}
+    for entity_name, ident, version, data, updated_at, updated_by in batch:
+        entity = ENTITIES.get(entity_name)
+        if entity is None:
+            continue
+        row: dict[str, Any] = {name: data.get(name) for name in entity.fields}
+        if entity is WORK_ITEM:
+            row["depth"] = 0
+        row.update(
+            id=ident,
+            version=version,
+            created_at=data.get("created_at") or updated_at,
+            created_by=data.get("created_by") or updated_by,
+            updated_at=updated_at,
+            updated_by=updated_by,
+        )
+        if entity_name == "deployment":
+            deployments.index_links(conn, row)
+        encoded = [
+            ent.dumps(row[c]) if c in entity.json_fields and row[c] is not None else row[c] for c in entity.columns
+        ]
+        by_entity.setdefault(entity_name, []).append(encoded)
+    for entity_name, rows in by_entity.items():
+        entity = ENTITIES[entity_name]
+        cols = entity.columns
+        conn.executemany(
+            f"INSERT OR REPLACE INTO {entity.table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows
+        )
+        ctx.changed_entities.add(entity_name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -87,6 +88,7 @@ class Replicator:
         self._waiters: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         # Ops whose strict verdict is being recorded: their callers must hear it, even past the timeout.
         self._settling: set[str] = set()
+        self._held: list[WriteContext] = []  # writes whose callers are about to wait (see hold)
         self._conn: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
@@ -97,12 +99,34 @@ class Replicator:
     def wake(self, *_: object) -> None:
         self._wake.set()
 
-    async def confirm(self, op_ids: list[str], timeout_s: float) -> list[dict[str, Any]] | None:
-        """Push these operations now and wait for their verdicts; None if the hub did not answer in time."""
+    def hold(self, ctx: WriteContext) -> None:
+        """Keep the ops this write is about to queue out of any push until ``confirm`` or ``release``.
+
+        Without this, the loop could read them from the outbox between their commit and the caller's
+        ``confirm`` and push them as queued writes: merged or kept as conflicts, never rejected.
+        """
+        self._held.append(ctx)
+
+    def release(self, ctx: WriteContext) -> None:
+        if ctx in self._held:
+            self._held.remove(ctx)
+            self._wake.set()
+
+    async def confirm(
+        self, op_ids: list[str], timeout_s: float, held: WriteContext | None = None
+    ) -> list[dict[str, Any]] | None:
+        """Push these operations now and wait for their verdicts; None if the hub did not answer in time.
+
+        ``held`` (from :meth:`hold`) is released once the waiters are in place.
+        """
         if not op_ids or not self.state.online:
+            if held is not None:
+                self.release(held)
             return None
         loop = asyncio.get_running_loop()
         futures = [self._waiters.setdefault(op_id, loop.create_future()) for op_id in op_ids]
+        if held is not None:
+            self.release(held)
         self._wake.set()
         try:
             async with asyncio.timeout(timeout_s):
@@ -303,22 +327,27 @@ class Replicator:
                 "WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, seq DESC LIMIT 1"
             )
             self.state.bootstrap = {"total": total, "copied": 0}
+            await self.store.write(_drop_local_creates, _ctx())
             last_id = ""
+            writing: asyncio.Future[None] | None = None
             while True:
+                # Fetch and decode the next page while the writer thread stores the previous one.
                 rows = await self._conn.fetch(
                     f"SELECT id, entity, version, data::text, updated_at, updated_by FROM {s}.entities "
                     "WHERE id > $1 ORDER BY id LIMIT 5000",
                     last_id,
                 )
+                batch = [(r[1], r[0], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+                if writing is not None:
+                    await writing
+                    if progress is not None:
+                        progress(copied, total)
                 if not rows:
                     break
-                batch = [(r[1], r[0], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
-                await self.store.write(_apply_states, _ctx(), batch)
+                writing = asyncio.ensure_future(self.store.write(apply.copy_states, _ctx(), batch))
                 copied += len(rows)
                 last_id = rows[-1][0]
                 self.state.bootstrap["copied"] = copied
-                if progress is not None:
-                    progress(copied, total)
         await self.store.write(apply.recompute_depths, _ctx())
         value = f"{cursor['txid']}:{cursor['seq']}" if cursor else "0:0"
         await self.store.write(_set_cursor, _ctx(), value)
@@ -328,6 +357,9 @@ class Replicator:
         """Push one batch of the outbox; return whether anything was pushed."""
         assert self._conn is not None
         ops = self.store.read(apply.pending_ops, PUSH_BATCH)
+        held = {op_id for ctx in self._held for op_id in ctx.op_ids}
+        if held:  # stop before the first held op: later ones may depend on it
+            ops = list(itertools.takewhile(lambda op: op["op_id"] not in held, ops))
         if not ops:
             return False
         machine = self.store.machine
@@ -426,11 +458,10 @@ class Replicator:
         self._wake.set()
 
 
-def _apply_states(conn: Any, ctx: WriteContext, batch: list[tuple[str, str, int, dict[str, Any], str, str]]) -> None:
-    for entity, ident, version, data, updated_at, updated_by in batch:
-        # An empty store's only local "create" is its default configuration: the hub's state wins.
-        conn.execute("DELETE FROM outbox WHERE entity_id = ? AND base_version = 0", (ident,))
-        apply.apply_state(conn, ctx, entity, ident, version, data, updated_at, updated_by)
+def _drop_local_creates(conn: Any, ctx: WriteContext) -> None:
+    # An empty store's default configuration carries no one's intent: the hub's state wins. (Writes
+    # made while the bootstrap runs are real and stay queued.)
+    conn.execute("DELETE FROM outbox WHERE base_version = 0 AND entity = 'configuration'")
 
 
 def _set_cursor(conn: Any, ctx: WriteContext, value: str) -> None:
