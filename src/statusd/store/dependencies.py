@@ -41,11 +41,18 @@ READY_SQL = """(w.status = 'active' AND w.deleted_at IS NULL AND w.archived_at I
 
 
 # The same rule over a whole table: unfinished prerequisites are found once, not per item. One
-# ``?`` parameter: now. Prefer it for counts and lists; READY_SQL for a single item.
+# ``?`` parameter: now. Prefer it for counts and lists; READY_SQL for a single item. CROSS JOIN
+# walks the (few) edges and looks their items up by id; left to itself SQLite walked every live
+# item looking for edges (41 ms against 5 ms at 100,000 items).
+_UNFINISHED = "o.status != 'completed' AND o.deleted_at IS NULL AND o.archived_at IS NULL"
 READY_BULK_SQL = f"""(w.status = 'active' AND w.deleted_at IS NULL AND w.archived_at IS NULL
     AND (w.claimed_by IS NULL OR w.claim_expires_at <= ?)
-    AND w.id NOT IN (SELECT waits.waiter FROM ({_WAITS}) waits JOIN work_items o ON o.id = waits.prereq
-        WHERE o.status != 'completed' AND o.deleted_at IS NULL AND o.archived_at IS NULL))"""
+    AND w.id NOT IN (
+        SELECT d.work_item_id FROM dependencies d CROSS JOIN work_items o ON o.id = d.depends_on_id
+         WHERE d.dependency_type = 'depends_on' AND d.deleted_at IS NULL AND {_UNFINISHED}
+        UNION ALL
+        SELECT d.depends_on_id FROM dependencies d CROSS JOIN work_items o ON o.id = d.work_item_id
+         WHERE d.dependency_type = 'blocks' AND d.deleted_at IS NULL AND {_UNFINISHED}))"""
 
 
 def edge_id(work_item_id: str, depends_on_id: str, dependency_type: str) -> str:
