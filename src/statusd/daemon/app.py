@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import gc
 import logging
 import signal
 from typing import Any
@@ -96,6 +97,11 @@ class Daemon:
             mode = f"replicated via {s.postgres_dsn_redacted()}" if s.replicated else "standalone"
             systemd.status(f"serving {s.project}: {mode}, store {s.store.path.name}")
             self.ready.set()
+            # Start-up objects (SDK models, schemas, settings) live as long as the process: keep them
+            # out of every later collection, and collect young objects less often (p99 of a call).
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(20_000, 20, 20)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.server.serve)
                 tg.start_soon(self._watchdog)

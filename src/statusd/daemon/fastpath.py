@@ -11,12 +11,11 @@ the protocol's own errors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
-
-from anyio.abc import TaskGroup
 
 from statusd.daemon.service import Service
 from statusd.daemon.transport import LineWriter
@@ -48,13 +47,13 @@ class FastToolCalls:
         service: Service,
         writer: LineWriter,
         ledger: RequestLedger,
-        tasks: TaskGroup,
         client_override: Callable[[], str | None],
     ) -> None:
         self.service = service
         self.writer = writer
         self.ledger = ledger
-        self.tasks = tasks
+        # Plain asyncio tasks: anyio's start_soon cost ~27 µs more per call, on a 0.5 ms budget.
+        self.tasks: set[asyncio.Task[None]] = set()
         self.client_override = client_override
         self.declared_client: str | None = None
         self.ready = False
@@ -80,7 +79,9 @@ class FastToolCalls:
         if not isinstance(name, str) or not (arguments is None or isinstance(arguments, dict)):
             return False  # the SDK answers malformed params with the protocol's error
         self.ledger.opened(ident)
-        self.tasks.start_soon(self._answer, ident, name, arguments)
+        task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
         return True
 
     def _watch_handshake(self, line: bytes) -> None:
@@ -100,5 +101,18 @@ class FastToolCalls:
         try:
             outcome = await self.service.call(name, arguments, client=self.client_override() or self.declared_client)
             await self.writer.send_line(encode_result(ident, outcome.payload, outcome.is_error))
+        except Exception:
+            # As for a failure inside the SDK's session: this connection ends, the daemon serves on.
+            log.exception("answering request %r failed; closing the connection", ident)
+            self.writer.close()
         finally:
             self.ledger.answered(ident)
+
+    async def finish(self) -> None:
+        """Wait for the answers still being prepared (the session's reader has ended)."""
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()

@@ -300,9 +300,13 @@ class SocketServer:
             CONNECTION_CLIENT.set(str(client)[:100] if client else None)
             writer = _CountingWriter(stream_writer, requests)
             reader.reply = writer
-            async with anyio.create_task_group() as fast_calls:
-                reader.intercept = FastToolCalls(self.service, writer, requests, fast_calls, CONNECTION_CLIENT.get)
+            fast = FastToolCalls(self.service, writer, requests, CONNECTION_CLIENT.get)
+            reader.intercept = fast
+            try:
                 await self.mcp.run(reader, writer, self.mcp.create_initialization_options())
+                await fast.finish()
+            finally:
+                fast.cancel()
         except Exception:
             # One connection's failure closes that connection, never the daemon's listener.
             log.exception("connection failed; closed it")
