@@ -226,6 +226,8 @@ class Replicator:
         if self.state.online:
             log.warning("Postgres unreachable: %s; working locally", reason)
             self.state.down_since = now_iso()
+        elif self.state.last_error is None:  # never reached since start-up: say so once
+            log.warning("Postgres not reachable: %s; working locally and retrying", reason)
         self.state.online = False
         self.state.last_error = reason
         self._release_waiters()
