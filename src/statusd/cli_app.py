@@ -104,6 +104,10 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     )
     pending = sync["pending_outbox"]
     out.print(f"Sync: {sync['mode']}; pending {pending}; open conflicts {sync['open_conflicts']}")
+    hub = sync.get("postgres")
+    if hub:
+        reach = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
+        out.print(f"Postgres: {reach}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}", markup=False)
     for warning in full.get("warnings", []):
         out.print(f"[yellow]warning:[/] {escape(str(warning))}")
 

@@ -12,6 +12,7 @@ import contextlib
 import enum
 import gc
 import logging
+import os
 import signal
 from typing import Any
 
@@ -105,6 +106,8 @@ class Daemon:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.server.serve)
                 tg.start_soon(self._watchdog)
+                if systemd.watchdog_interval_s() is not None or os.environ.get("NOTIFY_SOCKET"):
+                    tg.start_soon(self._status_line)
                 if self.replicator is not None:
                     tg.start_soon(self.replicator.run)
                 await self._stop.wait()
@@ -132,6 +135,22 @@ class Daemon:
         with anyio.move_on_after(DRAIN_SECONDS):
             await self.service.idle.wait()
             await self.server.answers.idle.wait()  # handlers done is not answers written
+
+    async def _status_line(self) -> None:
+        """Keep systemd's status line showing the sync summary (SPEC §5.6)."""
+        assert self.service is not None
+        last = ""
+        while True:
+            sync = self.service.sync_summary()
+            hub = sync["postgres"]
+            text = f"{self.settings.project}: {sync['mode']}"
+            if hub is not None:
+                text += ", postgres " + ("up" if hub["reachable"] else f"down since {hub['down_since']}")
+            text += f", {sync['pending_outbox']} pending, {sync['open_conflicts']} conflicts"
+            if text != last:
+                systemd.status(text)
+                last = text
+            await anyio.sleep(5)
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval_s()
