@@ -337,3 +337,24 @@ async def test_changes_notify_the_channel(hub: tuple[asyncpg.Connection, str], p
             await heard.wait()
     finally:
         await listener.close()
+
+
+async def test_offline_moves_that_would_close_a_parent_cycle_become_a_conflict(
+    hub: tuple[asyncpg.Connection, str],
+) -> None:
+    conn, schema = hub
+    x, y, z = (str(uuid.uuid4()) for _ in range(3))
+    for ident, title in ((x, "X"), (y, "Y"), (z, "Z")):
+        assert (await apply(conn, schema, create_op(ident, title=title)))["verdict"] == "applied"
+    # Machine 1 moved Z under Y and Y under X; machine 2, offline, moved X under Z.
+    assert (await apply(conn, schema, op(z, {"parent_id": (None, y)}, base=1)))["verdict"] == "applied"
+    assert (await apply(conn, schema, op(y, {"parent_id": (None, x)}, base=1)))["verdict"] == "applied"
+    moved = await apply(conn, schema, op(x, {"parent_id": (None, z), "priority": (None, "high")}, base=1, machine="m2"))
+    assert moved["verdict"] == "conflict"
+    assert moved["conflicts"] == {"parent_id": {"base": None, "local": z, "remote": None}}
+    assert moved["data"].get("parent_id") is None and moved["data"]["priority"] == "high"
+    hub_row = await conn.fetchrow(f"SELECT version, data::text FROM {schema}.entities WHERE id = $1", x)
+    assert hub_row["version"] == 2 and json.loads(hub_row["data"]).get("parent_id") is None
+    # A strict (confirmed) move that would close the cycle is rejected outright.
+    rejected = await apply(conn, schema, op(x, {"parent_id": (None, y)}, base=2), strict=True)
+    assert rejected["verdict"] == "rejected"

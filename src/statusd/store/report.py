@@ -115,7 +115,7 @@ def archive(conn: sqlite3.Connection, ctx: WriteContext, after_days: int) -> dic
     archived = 0
     for root in roots:
         for (ident,) in conn.execute(
-            """WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL
+            """WITH RECURSIVE sub(id) AS (SELECT ? UNION
                    SELECT w.id FROM work_items w JOIN sub ON w.parent_id = sub.id)
                SELECT id FROM sub""",
             (root,),

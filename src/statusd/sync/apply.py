@@ -106,7 +106,7 @@ def _fix_descendant_depths(conn: sqlite3.Connection, ident: str, depth: int) -> 
     conn.execute(
         """WITH RECURSIVE sub(id, d) AS (
                SELECT id, ? + 1 FROM work_items WHERE parent_id = ?
-               UNION ALL SELECT w.id, sub.d + 1 FROM work_items w JOIN sub ON w.parent_id = sub.id)
+               UNION ALL SELECT w.id, sub.d + 1 FROM work_items w JOIN sub ON w.parent_id = sub.id WHERE sub.d < 64)
            UPDATE work_items SET depth = (SELECT d FROM sub WHERE sub.id = work_items.id)
            WHERE id IN (SELECT id FROM sub)""",
         (depth, ident),

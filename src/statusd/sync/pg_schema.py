@@ -85,6 +85,8 @@ DECLARE
     verdict text;
     result jsonb;
     clash {s}.entities%ROWTYPE;
+    walker text;
+    hops integer;
 BEGIN
     SELECT o.result INTO prior FROM {s}.ops o WHERE o.op_id = (op->>'op_id')::uuid;
     IF FOUND THEN
@@ -139,6 +141,24 @@ BEGIN
                     jsonb_build_object('base', old, 'local', new, 'remote', remote));
             END IF;
         END LOOP;
+        -- Two machines re-parenting offline (X under Y here, Y under X there) each pass their own
+        -- checks; the second move to arrive would close a cycle, so it becomes a conflict instead.
+        IF op->>'entity' = 'work_item' AND applied ? 'parent_id' AND newdata->>'parent_id' IS NOT NULL THEN
+            walker := newdata->>'parent_id';
+            FOR hops IN 1..64 LOOP
+                EXIT WHEN walker IS NULL;
+                IF walker = cur.id THEN
+                    conflicts := conflicts || jsonb_build_object('parent_id', jsonb_build_object(
+                        'base', coalesce(op->'changes'->'parent_id'->'old', 'null'::jsonb),
+                        'local', newdata->'parent_id',
+                        'remote', coalesce(cur.data->'parent_id', 'null'::jsonb)));
+                    applied := applied - 'parent_id';
+                    newdata := jsonb_set(newdata, '{{parent_id}}', coalesce(cur.data->'parent_id', 'null'::jsonb));
+                    EXIT;
+                END IF;
+                SELECT e.data->>'parent_id' INTO walker FROM {s}.entities e WHERE e.id = walker;
+            END LOOP;
+        END IF;
         IF strict AND conflicts <> '{{}}' THEN
             result := jsonb_build_object('verdict', 'rejected', 'entity_id', cur.id,
                 'version', cur.version, 'data', cur.data, 'updated_by', cur.updated_by);
