@@ -32,8 +32,6 @@ Via = Literal["tool", "markdown", "sync", "merge", "migration"]
 ITEM_TYPES: tuple[str, ...] = ("project", "session", "task", "research")
 ITEM_STATUSES: tuple[str, ...] = ("active", "blocked", "completed")
 PRIORITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
-PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
-ENHANCEMENT_STATUSES: tuple[str, ...] = ("planned", "approved", "implementing", "completed")
 MAX_DEPTH = 4
 DEFAULT_TOKEN_BUDGET = 200_000
 

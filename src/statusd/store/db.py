@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from statusd.errors import StoreLockedError
-from statusd.models import Via, new_id, now_iso
+from statusd.models import Via, now_iso
 from statusd.store import schema
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,3 @@ class Store:
 
     def schema_version(self) -> int:
         return schema.current_version(self.reader)
-
-
-def make_op_id() -> str:
-    return new_id()

@@ -20,8 +20,6 @@ from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
 
-AUDIT_KEYS = ("created_at", "created_by")
-
 
 def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     rows = conn.execute(
