@@ -39,7 +39,7 @@ def pg_cluster() -> Iterator[pg_support.ThrowawayCluster]:
 from collections.abc import AsyncIterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from daemon_support import DaemonProcess  # noqa: E402
+from daemon_support import DaemonProcess, running_daemon  # noqa: E402
 from statusd.daemon.service import Service  # noqa: E402
 from statusd.store import Store  # noqa: E402
 
@@ -60,10 +60,5 @@ async def service(store: Store) -> Service:
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     """A running ``statusd run`` subprocess (standalone) with its own store and socket."""
-    proc = DaemonProcess(tmp_path / "project").start()
-    try:
+    with running_daemon(tmp_path / "project") as proc:
         yield proc
-        code = proc.stop()
-        assert code == 0, f"daemon exited {code} on SIGTERM:\n{proc.log()}"
-    finally:
-        proc.cleanup()

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +92,15 @@ class DaemonProcess:
     async def client(self, name: str = "test-client", **kw: Any) -> AsyncIterator[StatusdClient]:
         async with StatusdClient.connect(self.socket_path, client_name=name, **kw) as c:
             yield c
+
+
+@contextmanager
+def running_daemon(root: Path) -> Iterator[DaemonProcess]:
+    """A started daemon that must exit 0 on SIGTERM when the block ends."""
+    proc = DaemonProcess(root).start()
+    try:
+        yield proc
+        code = proc.stop()
+        assert code == 0, f"daemon exited {code} on SIGTERM:\n{proc.log()}"
+    finally:
+        proc.cleanup()

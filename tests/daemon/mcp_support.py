@@ -19,7 +19,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from daemon_support import DaemonProcess
+from daemon_support import DaemonProcess, running_daemon
 from statusd.models import CreateWorkItemArgs, iso
 from statusd.store import Store, WriteContext, workitems
 
@@ -29,13 +29,8 @@ def module_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonPr
 
     A daemon start costs most of a second (interpreter + imports); sharing one keeps the suite fast.
     """
-    proc = DaemonProcess(tmp_path_factory.mktemp("daemon") / "project").start()
-    try:
+    with running_daemon(tmp_path_factory.mktemp("daemon") / "project") as proc:
         yield proc
-        code = proc.stop()
-        assert code == 0, f"daemon exited {code} on SIGTERM:\n{proc.log()}"
-    finally:
-        proc.cleanup()
 
 
 def statusd_cmd(*args: str) -> list[str]:
