@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from daemon_support import DaemonProcess
-from statusd.client import StatusdClient, VersionMismatchError
+from statusd.client import NotFoundError, StatusdClient, VersionMismatchError
 from statusd.store import Store
 from statusd.store.entities import DERIVED, ENTITIES
 from statusd.sync.replicator import Replicator
@@ -361,3 +361,12 @@ class Workload:
             assert result["success"] is True
             # A write that began in one phase and ended in another says nothing about either.
             self.outcomes.append(Outcome(name, phase if phase == self.phase else "transition", result))
+
+
+async def found(c: StatusdClient, ident: str) -> bool:
+    """Does this daemon's store have the work item yet?"""
+    try:
+        await c.call("query_work_item", id=ident)
+    except NotFoundError:
+        return False
+    return True

@@ -12,6 +12,7 @@ from sync_support import (
     Fleet,
     Workload,
     assert_no_lost_intent,
+    found,
     hub_entities,
     pg_config,
     sync_status,
@@ -22,7 +23,6 @@ from sync_support import (
 
 from daemon_support import DaemonProcess
 from pg_support import ThrowawayCluster, drop_schema, fresh_schema
-from statusd.client import NotFoundError, StatusdClient
 
 
 @pytest.fixture
@@ -42,14 +42,6 @@ async def wait_reachable(d: DaemonProcess, reachable: bool) -> None:
         return bool((await sync_status(d))["postgres"]["reachable"]) is reachable
 
     await wait_for(probe, what=f"{d.root.name} to see Postgres {'up' if reachable else 'down'}")
-
-
-async def found(c: StatusdClient, ident: str) -> bool:
-    try:
-        await c.call("query_work_item", id=ident)
-    except NotFoundError:
-        return False
-    return True
 
 
 def has_warning(result: dict[str, Any], code: str) -> bool:

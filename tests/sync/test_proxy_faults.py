@@ -12,6 +12,7 @@ from sync_support import (
     Fleet,
     Workload,
     assert_no_lost_intent,
+    found,
     hub_connect,
     hub_entities,
     hub_fetch,
@@ -27,7 +28,6 @@ from sync_support import (
 from tcp_proxy import TcpProxy
 
 from daemon_support import DaemonProcess
-from statusd.client import NotFoundError, StatusdClient
 
 
 @pytest.fixture
@@ -47,14 +47,6 @@ async def wait_unreachable(d: DaemonProcess, within: float = 30.0) -> float:
     started = time.monotonic()
     await wait_for(gone, within=within, what=f"{d.root.name} to notice the hub is gone")
     return time.monotonic() - started
-
-
-async def found(c: StatusdClient, ident: str) -> bool:
-    try:
-        await c.call("query_work_item", id=ident)
-    except NotFoundError:
-        return False
-    return True
 
 
 async def test_delay_reset_and_blackhole_mid_run_writes_continue_and_catch_up(
