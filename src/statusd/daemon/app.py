@@ -23,6 +23,7 @@ from statusd.daemon import systemd
 from statusd.daemon.server import SocketServer
 from statusd.daemon.service import Service
 from statusd.store import Store, WriteContext, report
+from statusd.sync.mirror import Mirror
 from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Daemon:
         self.service: Service | None = None
         self.server: SocketServer | None = None
         self.replicator: Replicator | None = None
+        self.mirror: Mirror | None = None
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -82,11 +84,17 @@ class Daemon:
             self.service = Service(
                 self.store,
                 archive_after_days=s.archive.after_days,
-                mirror_enabled=False,
+                mirror_enabled=s.mirror.enabled,
                 replicator=self.replicator,
                 write_mode=s.sync.write_mode,
                 confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
             )
+            if s.mirror.enabled:
+                self.mirror = Mirror(
+                    self.store, s.mirror.path, debounce_ms=s.mirror.debounce_ms, banner=self.service.degraded_banner
+                )
+                self.service.mirror = self.mirror
+                await self.mirror.start()
             self.server = SocketServer(self.service, s.socket_path)
             await self.server.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -110,6 +118,8 @@ class Daemon:
                     tg.start_soon(self._status_line)
                 if self.replicator is not None:
                     tg.start_soon(self.replicator.run)
+                if self.mirror is not None:
+                    tg.start_soon(self.mirror.run)
                 await self._stop.wait()
                 self.state = State.STOPPING
                 systemd.stopping()
@@ -123,6 +133,8 @@ class Daemon:
                     loop.remove_signal_handler(sig)
             if self.server is not None:
                 await self.server.close()
+            if self.mirror is not None:
+                await self.mirror.close()  # SIGTERM flushes the mirror (SPEC §10)
             self.store.close()
             self.state = State.STOPPED
             log.info("statusd stopped")

@@ -28,6 +28,7 @@ from statusd.store.entities import ENTITIES
 
 if TYPE_CHECKING:
     from statusd.daemon.tools import Tool
+    from statusd.sync.mirror import Mirror
     from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Service:
         self.confirm_timeout_s = confirm_timeout_s
         self.archive_after_days = archive_after_days
         self.mirror_enabled = mirror_enabled
+        self.mirror: Mirror | None = None  # set by the daemon when mirror.enabled
         self.started_at = now_iso()
         self.draining = False
         self.in_flight = 0
@@ -125,6 +127,16 @@ class Service:
                     result["version"] = row[0]
         return result
 
+    def degraded_banner(self) -> str | None:
+        """The mirror's warning line while Postgres is unreachable (SPEC §9); None when all is well."""
+        if self.replicator is None or self.replicator.state.online:
+            return None
+        since = self.replicator.state.down_since
+        return (
+            f"Postgres unreachable{f' since {since}' if since else ''}; this file shows this machine's "
+            "local store, and changes are sent when Postgres is back."
+        )
+
     def open_conflicts(self) -> int:
         row = self.store.reader.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()
         return int(row[0])
@@ -141,7 +153,7 @@ class Service:
             "last_push_at": hub["last_push_at"] if hub else None,
             "last_pull_at": hub["last_pull_at"] if hub else None,
             "open_conflicts": self.open_conflicts(),
-            "mirror": {"enabled": self.mirror_enabled, "state": "not_running"},
+            "mirror": self.mirror.summary() if self.mirror is not None else {"enabled": False, "state": "disabled"},
             "schema_versions": {"store": self.store.schema_version(), "store_latest": store_schema.LATEST_VERSION},
             "store_path": str(self.store.path),
             "daemon_started_at": self.started_at,
@@ -199,7 +211,9 @@ class Service:
         if writes:
             out["sync"] = call.sync or ("queued" if self.store.replicated else "local_only")
             out["wrote_to_store"] = True
-            out["wrote_to_markdown"] = False
+            # True when the mirror is running and has this change scheduled: the file shows it within
+            # mirror.debounce_ms (docs/decisions.md); false when disabled, paused or failing.
+            out["wrote_to_markdown"] = self.mirror is not None and self.mirror.healthy
         return out
 
 

@@ -123,7 +123,9 @@ async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Cal
     status["sync"] = svc.sync_summary()
     status["generated_at"] = svc.now()
     if a.output_format == "markdown":
-        call.warnings.append("markdown_unavailable: the markdown renderer is not part of this build yet")
+        from statusd.sync.mirror import markdown_for
+
+        status["markdown"] = await markdown_for(svc.store.path, svc.mirror, svc.degraded_banner())
     return status
 
 
