@@ -15,7 +15,7 @@ Deployments and the conflicts list are read-only in the file: edits to them are 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -28,25 +28,38 @@ from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENHANCEMENT, VENDOR, WORK_ITEM, Entity
 from statusd.sync.markdown_model import Document, MarkdownParseError, WorkItem
-from statusd.sync.mirror_state import Rendered
+from statusd.sync.mirror_state import Rendered, snapshot
 
 
 @dataclass
 class ImportResult:
-    created: int = 0
+    created_count: int = 0
     updated: int = 0
     deleted: int = 0
     conflicts: int = 0
     warnings: list[str] = field(default_factory=list)
+    # Lines without an id that this import created, by (section, title or name, parent id): a second
+    # save made before the mirror wrote their ids back names the same entities, not new ones.
+    created: dict[tuple[str, str, str | None], list[str]] = field(default_factory=dict)
+    base: Rendered | None = None  # the state after this import: what the next save is compared with
 
     @property
     def changed(self) -> int:
-        return self.created + self.updated + self.deleted + self.conflicts
+        return self.created_count + self.updated + self.deleted + self.conflicts
 
 
-def apply_document(conn: sqlite3.Connection, ctx: WriteContext, base: Rendered, doc: Document) -> ImportResult:
-    """Write the differences between ``base`` (last render) and ``doc`` (the human's save)."""
-    importer = _Importer(conn, ctx, base, doc)
+def apply_document(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    base: Rendered,
+    doc: Document,
+    pending: dict[tuple[str, str, str | None], list[str]] | None = None,
+) -> ImportResult:
+    """Write the differences between ``base`` (last render) and ``doc`` (the human's save).
+
+    ``pending`` is what earlier imports created from lines that still carry no id in the file.
+    """
+    importer = _Importer(conn, ctx, base, doc, pending or {})
     if "vendors" in doc.present:
         importer.vendors()
     if "work_items" in doc.present:
@@ -57,6 +70,7 @@ def apply_document(conn: sqlite3.Connection, ctx: WriteContext, base: Rendered, 
         importer.sessions()
     if "deployments" in doc.present and doc.state.deployments != base.state.deployments:
         importer.result.warnings.append("deployments are immutable records; edits to that section were ignored")
+    importer.result.base = snapshot(conn, base.state.banner)
     return importer.result
 
 
@@ -65,9 +79,32 @@ def _quarter(shown: str | None) -> str | None:
 
 
 class _Importer:
-    def __init__(self, conn: sqlite3.Connection, ctx: WriteContext, base: Rendered, doc: Document) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        ctx: WriteContext,
+        base: Rendered,
+        doc: Document,
+        pending: dict[tuple[str, str, str | None], list[str]],
+    ) -> None:
         self.conn, self.ctx, self.base, self.doc = conn, ctx, base, doc
         self.result = ImportResult()
+        self.pending = {k: list(v) for k, v in pending.items()}
+        self.sid_of = {sec: {ident: sid for sid, (ident, _) in ids.items()} for sec, ids in base.ids.items()}
+
+    def _known(self, section: str, sid: str | None, key: str, parent_id: str | None = None) -> str | None:
+        """The short id a line names: its own, or that of the entity an earlier import made of it."""
+        if sid is not None and self.base.lookup(section, sid) is not None:
+            return sid
+        for ident in self.pending.get((section, key, parent_id), []):
+            known = self.sid_of.get(section, {}).get(ident)
+            if known is not None:
+                self.pending[(section, key, parent_id)].remove(ident)
+                return known
+        return sid
+
+    def _remember(self, section: str, key: str, parent_id: str | None, ident: str) -> None:
+        self.result.created.setdefault((section, key, parent_id), []).append(ident)
 
     # --- the version rule ------------------------------------------------------------------
 
@@ -117,7 +154,7 @@ class _Importer:
             row: dict[str, Any] = fn(self.conn, self.ctx, *args)
         except StatusdError as exc:
             raise MarkdownParseError(line, exc.message) from None
-        self.result.created += 1
+        self.result.created_count += 1
         return row
 
     def _delete(self, entity: Entity, section: str, sid: str) -> None:
@@ -151,12 +188,14 @@ class _Importer:
 
         def walk(nodes: tuple[WorkItem, ...], parent_id: str | None) -> None:
             for node in nodes:
-                found = self.base.lookup("work_items", node.sid)
-                if found is not None and node.sid in old and node.sid not in seen:
-                    assert node.sid is not None
-                    seen.add(node.sid)
+                sid = self._known("work_items", node.sid, node.title, parent_id)
+                found = self.base.lookup("work_items", sid)
+                if found is not None and sid in old and sid not in seen:
+                    assert sid is not None
+                    node = replace(node, sid=sid)
+                    seen.add(sid)
                     ident, version = found
-                    before, before_parent = old[node.sid]
+                    before, before_parent = old[sid]
                     base_parent = self.base.lookup("work_items", before_parent)
                     base = {
                         "title": before.title, "priority": before.priority, "status": before.status,
@@ -179,6 +218,7 @@ class _Importer:
                         status=node.status or "active", parent_id=parent_id,  # type: ignore[arg-type]
                     )  # fmt: skip
                     ident = self._create(node.line, workitems.create, args)["id"]
+                    self._remember("work_items", node.title, parent_id, ident)
                 walk(node.children, ident)
 
         walk(self.doc.state.work_items, None)
@@ -194,6 +234,7 @@ class _Importer:
         old = {v.sid: v for v in self.base.state.vendors if v.sid}
         seen: set[str] = set()
         for v in self.doc.state.vendors:
+            v = replace(v, sid=self._known("vendors", v.sid, v.name.lower()))
             found = self.base.lookup("vendors", v.sid)
             metadata: dict[str, Any] = {}
             if v.total is not None:
@@ -204,7 +245,7 @@ class _Importer:
                 metadata["extractor_version"] = v.version
             if found is None or v.sid not in old or v.sid in seen:
                 args = m.CreateVendorArgs(name=v.name, status=v.status, metadata=metadata)  # type: ignore[arg-type]
-                self._create(v.line, vendors.create, args)
+                self._remember("vendors", v.name.lower(), None, self._create(v.line, vendors.create, args)["id"])
                 continue
             assert v.sid is not None
             seen.add(v.sid)
@@ -255,13 +296,14 @@ class _Importer:
         old = {e.sid: e for e in self.base.state.enhancements if e.sid}
         seen: set[str] = set()
         for e in self.doc.state.enhancements:
+            e = replace(e, sid=self._known("enhancements", e.sid, e.title))
             found = self.base.lookup("enhancements", e.sid)
             if found is None or e.sid not in old or e.sid in seen:
                 args = m.CreateEnhancementArgs(
                     title=e.title, priority=e.priority or "medium", status=e.status or "planned",  # type: ignore[arg-type]
                     target_quarter=e.quarter,
                 )  # fmt: skip
-                self._create(e.line, enhancements.create, args)
+                self._remember("enhancements", e.title, None, self._create(e.line, enhancements.create, args)["id"])
                 continue
             assert e.sid is not None
             seen.add(e.sid)

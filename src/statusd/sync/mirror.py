@@ -133,6 +133,7 @@ class Mirror:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._last_banner: str | None = None
+        self.pending: dict[tuple[str, str, str | None], list[str]] = {}  # see ImportResult.created
         self.foreign = False  # the file was there before statusd (SPEC §8 first start)
 
     # --- state ---------------------------------------------------------------------------------
@@ -289,6 +290,7 @@ class Mirror:
         self._last_banner = banner
         if digest not in self.written_hashes:
             self.written_hashes = [*self.written_hashes[-7:], digest]
+        self.pending = {}  # every entity line in the file now carries its id
         if wrote:
             self.writes += 1
             self.last_write_at = now_iso()
@@ -351,7 +353,7 @@ class Mirror:
         self.imports += 1
         self.last_import_at = now_iso()
         self.last_import = {
-            "created": result.created, "updated": result.updated, "deleted": result.deleted,
+            "created": result.created_count, "updated": result.updated, "deleted": result.deleted,
             "conflicts": result.conflicts, "warnings": result.warnings,
         }  # fmt: skip
         for warning in result.warnings:
@@ -365,7 +367,13 @@ class Mirror:
     async def _apply(self, doc: Document) -> ImportResult:
         base = self.base
         assert base is not None
-        return await self.store.write(apply_document, WriteContext(actor=self.actor, via="markdown"), base, doc)
+        ctx = WriteContext(actor=self.actor, via="markdown")
+        result = await self.store.write(apply_document, ctx, base, doc, self.pending)
+        # The next save is compared with the state this one produced, even before the file is rewritten.
+        self.base = result.base or base
+        for key, ids in result.created.items():
+            self.pending.setdefault(key, []).extend(ids)
+        return result
 
     async def _stable_read(self) -> bytes | None:
         """Read once the file has stopped changing (an editor writing in place in several steps)."""
