@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sync_support import wait_for
+
 from statusd import models as m
 from statusd.store import Store, WriteContext, vendors, workitems
 from statusd.store import entities as ent
-from statusd.sync.mirror import Mirror
 from statusd.sync.markdown_model import short_ids
-from sync_support import wait_for
+from statusd.sync.mirror import Mirror
 
 
 @dataclass
@@ -77,7 +78,7 @@ class MirrorEnv:
 
 @contextlib.asynccontextmanager
 async def mirror_env(root: Path, *, start: bool = True, **kw: Any) -> AsyncIterator[MirrorEnv]:
-    root.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     store = Store(root / ".statusd" / "store.sqlite3", machine="test")
     store.open()
     env: MirrorEnv | None = None

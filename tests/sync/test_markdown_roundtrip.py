@@ -67,8 +67,9 @@ deployments = st.builds(
     commit=st.text("0123456789abcdef", min_size=7, max_size=40),
     vendors=st.lists(names, max_size=3).map(tuple),
     work_items=st.lists(sids, max_size=3).map(tuple),
-    tests=st.lists(st.tuples(st.sampled_from(["passed", "failed", "skipped", "xfail"]), st.integers(0, 999)), max_size=3)
-    .map(lambda pairs: tuple(dict(pairs).items())),
+    tests=st.lists(
+        st.tuples(st.sampled_from(["passed", "failed", "skipped", "xfail"]), st.integers(0, 999)), max_size=3
+    ).map(lambda pairs: tuple(dict(pairs).items())),
     compliant=st.booleans(),
 )
 enhancements = st.builds(

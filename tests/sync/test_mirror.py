@@ -21,7 +21,8 @@ async def test_a_change_is_written_atomically_and_identical_bytes_are_not_rewrit
         assert f"- [ ] Write the mirror (task, high) ^{env.sid(item['id'])}\n" in text
         assert text.startswith("<!-- statusd mirror")
         assert "# Project Status\n" in text
-        assert not list(tmp_path.glob(".*statusd-tmp"))  # the temp file was renamed, not left behind
+        # The temp file was renamed, not left behind.
+        assert not [p for p in os.listdir(tmp_path) if p.endswith("statusd-tmp")]
         inode, writes = env.path.stat().st_ino, env.mirror.writes
 
         # A change the file does not show (a claim) renders the same bytes: no rewrite.
@@ -55,9 +56,19 @@ async def test_human_edits_become_ordinary_writes(tmp_path: Path) -> None:
         await wait_for(lambda: any(i["title"] == "New subtask" for i in env.items()), what="the new line created")
 
         row = env.item(child["id"])
-        assert (row["title"], row["status"], row["priority"], row["version"]) == ("Task 1 renamed", "completed", "critical", 2)
+        assert (row["title"], row["status"], row["priority"], row["version"]) == (
+            "Task 1 renamed",
+            "completed",
+            "critical",
+            2,
+        )
         new = next(i for i in env.items() if i["title"] == "New subtask")
-        assert (new["parent_id"], new["item_type"], new["priority"], new["depth"]) == (child["id"], "research", "low", 2)
+        assert (new["parent_id"], new["item_type"], new["priority"], new["depth"]) == (
+            child["id"],
+            "research",
+            "low",
+            2,
+        )
         assert env.item(gone["id"])["deleted_at"] is not None  # soft-deleted, recoverable
         via = [r[0] for r in env.store.reader.execute("SELECT DISTINCT via FROM history WHERE actor = 'markdown'")]
         assert via == ["markdown"]
@@ -89,7 +100,9 @@ async def test_a_clash_with_a_concurrent_tool_write_becomes_a_conflict_not_a_los
         assert row["title"] == "Tool title"  # the store keeps the other writer's value …
         open_ = env.store.read(conflicts.list_conflicts, ListConflictsArgs())["conflicts"]
         assert len(open_) == 1  # … and the human's is kept in a conflict record
-        assert open_[0]["fields"] == {"title": {"base": "Original title", "local": "Human title", "remote": "Tool title"}}
+        assert open_[0]["fields"] == {
+            "title": {"base": "Original title", "local": "Human title", "remote": "Tool title"}
+        }
         text = await env.written_with("## Sync Conflicts (1 open)")
         assert '"Human title"' in text
 

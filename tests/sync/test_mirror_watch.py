@@ -32,7 +32,9 @@ async def test_rename_save_with_swap_files_around_it(tmp_path: Path) -> None:
         swap.write_bytes(b"\x00binary swap\x00")
         (tmp_path / "4913").write_text("")
         (tmp_path / "4913").unlink()
-        rename_save(env.path, text.replace(f"Watched item (task, medium) ^{sid}", f"Edited in vim (task, high) ^{sid}"), "x.tmp")
+        rename_save(
+            env.path, text.replace(f"Watched item (task, medium) ^{sid}", f"Edited in vim (task, high) ^{sid}"), "x.tmp"
+        )
         swap.unlink()
 
         await wait_for(lambda: env.item(item["id"])["title"] == "Edited in vim", what="the rename-save imported")
@@ -67,11 +69,13 @@ async def test_a_save_in_place_written_in_two_steps(tmp_path: Path) -> None:
     async with mirror_env(tmp_path, changes=watch_directory) as env:
         keep = [await env.create_item(f"Item {i}") for i in range(5)]
         text = await env.written_with("Item 4")
-        with open(env.path, "w", encoding="utf-8") as fh:
-            half = text[: text.index("Item 2")]
-            fh.write(half)
-            fh.flush()
-            fh.write(text[len(half) :].replace("Item 3", "Item three"))
+        half = text[: text.index("Item 2")]
+        fd = os.open(env.path, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, half.encode())
+            os.write(fd, text[len(half) :].replace("Item 3", "Item three").encode())
+        finally:
+            os.close(fd)
         await wait_for(lambda: any(i["title"] == "Item three" for i in env.items()), what="the whole save imported")
         assert [i["deleted_at"] for i in env.items(include_deleted=True)] == [None] * 5
         assert len(keep) == 5
