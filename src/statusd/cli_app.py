@@ -108,6 +108,12 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     if hub:
         reach = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
         out.print(f"Postgres: {reach}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}", markup=False)
+    mirror = sync.get("mirror") or {}
+    if mirror.get("enabled"):
+        line = f"Mirror: {mirror['state']} ({mirror['path']})"
+        if mirror.get("reason"):
+            line += f": {mirror['reason']}"
+        out.print(line, markup=False, style="yellow" if mirror["state"] != "running" else None)
     for warning in full.get("warnings", []):
         out.print(f"[yellow]warning:[/] {escape(str(warning))}")
 

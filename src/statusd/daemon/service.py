@@ -207,6 +207,8 @@ class Service:
         conflicts = self.open_conflicts() if self.store.replicated else 0
         if conflicts:
             warnings.append(f"open_conflicts: {conflicts}")
+        if self.mirror is not None and not self.mirror.healthy and self.mirror.reason:
+            warnings.append(f"mirror_{self.mirror.state}: {self.mirror.reason}")
         out["warnings"] = warnings
         if writes:
             out["sync"] = call.sync or ("queued" if self.store.replicated else "local_only")
