@@ -327,6 +327,8 @@ class Mirror:
             return None
         digest = _sha(data)
         if digest in self.written_hashes or digest == self.imported_hash:
+            if self.state == "paused" and not self.foreign:  # the human put back a file we know: resume
+                self._resume()
             return None
         if len(data) > MAX_FILE_BYTES:
             self.pause(
@@ -358,11 +360,14 @@ class Mirror:
         }  # fmt: skip
         for warning in result.warnings:
             log.warning("markdown import: %s", warning)
+        self._resume()  # and re-render: new lines get their ids, the file shows the store's truth
+        return result
+
+    def _resume(self) -> None:
         if self.state != "running":
             log.info("markdown mirror resumed: %s parses again", self.path.name)
         self.state, self.reason, self.error = "running", None, None
-        self._dirty.set()  # re-render: new lines get their ids, the file shows the store's truth
-        return result
+        self._dirty.set()
 
     async def _apply(self, doc: Document) -> ImportResult:
         base = self.base
