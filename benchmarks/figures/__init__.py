@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import reads, replication, surface, writes
+from benchmarks.figures import mirror, reads, replication, surface, writes
 from benchmarks.harness import Env
 
 
@@ -32,6 +32,7 @@ FIGURES: dict[str, Figure] = {
         Figure("P5", "20 concurrent clients, 70% reads / 30% writes; the seed's 100 ops", writes.p5_concurrency),
         Figure("P6", "replay of queued writes after an outage / bootstrap pull", replication.p6_outbox),
         Figure("P7", "write on daemon A visible in daemon B's store", replication.p7_propagation),
+        Figure("P8", "markdown mirror: change → file, save → store, render at scale", mirror.p8_mirror),
         Figure("P10", "tools/list size", surface.p10_tools_list),
         Figure("P11", "statusd mcp spawn to first answer", surface.p11_bridge_spawn),
         Figure("P12", "P1 on a replicated daemon with Postgres behind +50 ms", replication.p12_slow_hub),
@@ -39,6 +40,5 @@ FIGURES: dict[str, Figure] = {
 }
 
 PLANNED: dict[str, str] = {
-    "P8": "markdown mirror round trips (needs the mirror)",
     "P9": "daemon RSS at 100,000 items / idle CPU",
 }

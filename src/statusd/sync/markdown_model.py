@@ -161,15 +161,19 @@ def complete_layout(layout: tuple[Block, ...]) -> tuple[Block, ...]:
 def short_ids(ids: list[str]) -> dict[str, str]:
     """Map each id to its shortest prefix of at least 8 characters that no other id shares."""
     ordered = sorted(ids)
+    # Longest common prefix with the next id in order; ids are random, so nearly every pair differs
+    # within the first 8 characters and the fast path settles it.
+    lcp = [0] * len(ordered)
+    for i in range(len(ordered) - 1):
+        a, b = ordered[i], ordered[i + 1]
+        if a[:SHORT_ID] != b[:SHORT_ID]:
+            continue
+        n = SHORT_ID
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        lcp[i] = n
     out: dict[str, str] = {}
     for i, ident in enumerate(ordered):
-        need = SHORT_ID
-        for other in (ordered[i - 1] if i else None, ordered[i + 1] if i + 1 < len(ordered) else None):
-            if other is None:
-                continue
-            common = 0
-            while common < min(len(ident), len(other)) and ident[common] == other[common]:
-                common += 1
-            need = max(need, common + 1)
+        need = max(SHORT_ID, lcp[i] + 1, (lcp[i - 1] + 1) if i else 0)
         out[ident] = ident[: min(need, len(ident))]
     return out

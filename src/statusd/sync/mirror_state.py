@@ -83,7 +83,9 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
         )  # fmt: skip
 
     wrows = conn.execute(
-        "SELECT id, version, parent_id, item_type, title, status, priority, description, metadata "
+        # Only sessions show a description and metadata: don't decode 10,000 others.
+        "SELECT id, version, parent_id, item_type, title, status, priority, "
+        "CASE WHEN item_type = 'session' THEN description END, CASE WHEN item_type = 'session' THEN metadata END "
         "FROM work_items WHERE deleted_at IS NULL AND archived_at IS NULL ORDER BY depth, created_at, id"
     ).fetchall()
     ws = shorts("work_items", [(r[0], r[1]) for r in wrows])
@@ -118,7 +120,6 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
         "ORDER BY timestamp DESC, id DESC"
     ).fetchall()
     ds = shorts("deployments", [(r[0], r[1]) for r in drows])
-    all_items = short_ids([r[0] for r in conn.execute("SELECT id FROM work_items").fetchall()])
     deployments = []
     for ident, _v, ts, raw, vids, wids in drows:
         md = json.loads(raw)
@@ -127,7 +128,7 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
                 sid=ds[ident], date=ts[:10], pr_number=int(md.get("pr_number", 0)),
                 pr_title=str(md.get("pr_title", "")), commit=str(md.get("commit_hash", "")),
                 vendors=tuple(vendor_names.get(v) or v[:8] for v in json.loads(vids)),
-                work_items=tuple(all_items.get(w, w[:8]) for w in json.loads(wids)),
+                work_items=tuple(ws.get(w, w[:8]) for w in json.loads(wids)),
                 tests=_test_pairs(md.get("test_summary")), compliant=bool(md.get("constitutional_compliance")),
             )
         )  # fmt: skip
