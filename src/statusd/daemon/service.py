@@ -197,7 +197,7 @@ class Service:
 
     def _envelope(self, data: dict[str, Any], call: Call, *, writes: bool) -> dict[str, Any]:
         out = dict(data)
-        out["success"] = True
+        out.setdefault("success", True)  # a migration that rolled back answers success: false (SPEC §8)
         out["data_source"] = "local_store"
         warnings = list(call.warnings)
         if self.replicator is not None:

@@ -153,6 +153,12 @@ async def _resolve_conflict(svc: Service, a: m.ResolveConflictArgs, call: Call) 
     return await svc.write(call, conflicts.resolve, a)
 
 
+async def _migrate_legacy_markdown(svc: Service, a: m.MigrateLegacyArgs, call: Call) -> dict[str, Any]:
+    from statusd.sync.migrate import migrate_tool
+
+    return await migrate_tool(svc.store, svc.mirror, a.path, a.dry_run, a.prompts_dir, call.actor)
+
+
 def _tool(name: str, description: str, args: type[m.Args], handler: Handler, *, writes: bool = False) -> Tool:
     return Tool(name, description, args, handler, writes)
 
@@ -303,6 +309,14 @@ TOOLS: dict[str, Tool] = {
             "Writes that clashed with another machine's: per field base, local and remote values.",
             m.ListConflictsArgs,
             _list_conflicts,
+        ),
+        _tool(
+            "migrate_legacy_markdown",
+            "Import a legacy or free-form status file in one transaction with five reconciliation checks; "
+            "keeps PATH.backup; rolls back on any failed check. dry_run reports without changing anything.",
+            m.MigrateLegacyArgs,
+            _migrate_legacy_markdown,
+            writes=True,
         ),
         _tool(
             "resolve_conflict",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from statusd.models import ITEM_STATUSES, ITEM_TYPES, PRIORITIES
@@ -67,6 +68,22 @@ def _split_tag(text: str) -> tuple[str, str | None]:
 
 def parse(text: str) -> Document:
     """Parse a whole mirror file; raise ``MarkdownParseError`` naming the first bad line."""
+    seg = segment(text)
+    parsed: dict[str, Any] = {key: PARSERS[key](first, body) for key, (first, body) in seg.sections.items()}
+    state = MirrorState(banner=seg.banner, **parsed)
+    return Document(state=state, layout=seg.layout, present=frozenset(seg.sections), has_marker=seg.has_marker)
+
+
+@dataclass
+class Segments:
+    has_marker: bool
+    banner: str | None
+    layout: tuple[Block, ...]
+    sections: dict[str, tuple[int, list[str]]]  # key -> (line number of the body's first line, body lines)
+
+
+def segment(text: str) -> Segments:
+    """Split a file into the human's text and the generated sections' bodies (fence-aware)."""
     if "\x00" in text:
         raise MarkdownParseError(1, "the file contains NUL bytes (binary data?)")
     # Only "\n" ends a line here: str.splitlines would also split on \x0b, \x1c, U+2028 and others.
@@ -123,9 +140,7 @@ def parse(text: str) -> Document:
         sections[owned[0]] = (owned[1], owned[2])
     if text_buf:
         layout.append(Text("".join(text_buf)))
-    parsed: dict[str, Any] = {key: _PARSERS[key](first, body) for key, (first, body) in sections.items()}
-    state = MirrorState(banner=banner, **parsed)
-    return Document(state=state, layout=tuple(layout), present=frozenset(sections), has_marker=has_marker)
+    return Segments(has_marker, banner, tuple(layout), sections)
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -386,7 +401,7 @@ def _conflicts(first: int, body: list[str]) -> tuple[Conflict, ...]:
     return tuple(out)
 
 
-_PARSERS: dict[str, Callable[[int, list[str]], tuple[object, ...]]] = {
+PARSERS: dict[str, Callable[[int, list[str]], tuple[object, ...]]] = {
     "vendors": _vendors,
     "work_items": _work_items,
     "deployments": _deployments,

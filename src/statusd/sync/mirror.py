@@ -32,7 +32,7 @@ from typing import Any
 from statusd.models import now_iso
 from statusd.store import Store, WriteContext
 from statusd.sync.markdown_import import ImportResult, apply_document
-from statusd.sync.markdown_model import DEFAULT_LAYOUT, Block, Document, MarkdownParseError
+from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
 from statusd.sync.markdown_parse import parse
 from statusd.sync.markdown_render import render
 from statusd.sync.mirror_state import Rendered, snapshot
@@ -135,6 +135,7 @@ class Mirror:
         self._last_banner: str | None = None
         self.pending: dict[tuple[str, str, str | None], list[str]] = {}  # see ImportResult.created
         self.foreign = False  # the file was there before statusd (SPEC §8 first start)
+        self.last_migration: dict[str, Any] | None = None
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -154,6 +155,9 @@ class Mirror:
             "last_import": self.last_import,
             "writes": self.writes,
             "imports": self.imports,
+            "first_start_migration": None
+            if self.last_migration is None
+            else {k: self.last_migration.get(k) for k in ("success", "errors", "backup", "warnings")},
         }
 
     def pause(self, reason: str, error: dict[str, Any] | None = None) -> None:
@@ -179,18 +183,14 @@ class Mirror:
         self._last_banner = self.base.state.banner
         data = self._read()
         if data is not None:
+            if not data.startswith(MARKER.encode()):
+                self.foreign = True  # a file statusd did not write (SPEC §8): migrate it or leave it alone
+                await self._migrate_foreign()
+                return
             try:
                 doc = parse(data.decode("utf-8"))
             except (UnicodeDecodeError, MarkdownParseError) as exc:
                 self.pause(f"{self.path.name} does not parse ({exc}); fix it and save to resume", _error(exc))
-                return
-            if not doc.has_marker:
-                self.pause(
-                    f"{self.path.name} was not written by statusd; left untouched. "
-                    f"Import it with 'statusd migrate {self.path}'",
-                    None,
-                )
-                self.foreign = True
                 return
             self.layout = doc.layout
             if render(self.base.state, doc.layout).encode("utf-8") != data:
@@ -201,6 +201,34 @@ class Mirror:
         if self.state != "paused":
             self.state = "running"
         self._dirty.set()
+
+    async def _migrate_foreign(self) -> None:
+        from statusd.errors import StatusdError
+        from statusd.sync.migrate import migrate_path
+
+        name = self.path.name
+        try:
+            result = await migrate_path(self.store, self.path, mirror=self, actor="statusd-first-start")
+        except StatusdError as exc:
+            self.pause(f"{name} was not written by statusd and cannot be migrated ({exc.message}); left untouched")
+            return
+        self.last_migration = result
+        if not result["success"]:
+            failed = ", ".join(e for e in result["errors"] if e != "validation_failed")
+            self.pause(
+                f"{name} was not written by statusd and its migration failed its checks ({failed}); left untouched. "
+                f"Fix it and run 'statusd migrate {self.path}'"
+            )
+        else:
+            log.info("migrated %s into the store (backup at %s)", name, result.get("backup"))
+
+    async def adopt(self, layout: tuple[Block, ...], original: bytes) -> None:
+        """Take over a migrated file: its remaining lines become the layout, and it may be rewritten."""
+        self.layout = layout
+        self.foreign = False
+        self.imported_hash = _sha(original)
+        self.base = await asyncio.to_thread(self._snapshot)
+        self._resume()
 
     def _snapshot(self) -> Rendered:
         with self._lock:
