@@ -61,6 +61,7 @@ def _title(first_line: str) -> tuple[str, bool | None]:
     bold = _BOLD.match(text)
     if bold is not None:
         head, rest = (bold.group(1), bold.group(2)) if bold.group(1) is not None else (bold.group(3), bold.group(4))
+        rest = rest.lstrip("—–-: ")
         text = f"{head} — {rest}" if rest else head
     return text.strip(), checked
 

@@ -86,8 +86,8 @@ def read_source(text: str) -> Source:
             start = text.count("\n", 0, offset) + 1 if offset >= 0 else 0
             found, kept_text = extract(block.text, start)
             source.items += found
-            if kept_text.strip():
-                layout.append(Text(kept_text if kept_text.endswith("\n") else kept_text + "\n"))
+            if kept_text.strip():  # ends with a blank line: a generated section may follow
+                layout.append(Text(kept_text.rstrip("\n") + "\n\n"))
             continue
         assert isinstance(block, Owned)
         layout.append(block)
