@@ -23,6 +23,7 @@ from statusd.daemon import systemd
 from statusd.daemon.server import SocketServer
 from statusd.daemon.service import Service
 from statusd.store import Store, WriteContext, report
+from statusd.sync import rebuild
 from statusd.sync.mirror import Mirror
 from statusd.sync.replicator import Replicator
 
@@ -60,6 +61,8 @@ class Daemon:
             raise RuntimeError(f"a Daemon runs once; this one is {self.state.value}. Create a new Daemon.")
         s = self.settings
         loop = asyncio.get_running_loop()
+        mirror_path = s.mirror.path if s.mirror.enabled else None
+        lost = rebuild.needs_rebuild(s.store.path, mirror_path, s.replicated)
         self.store = Store(
             s.store.path,
             machine=machine_name(),
@@ -71,6 +74,7 @@ class Daemon:
         try:
             if self.store.moved_aside is not None:
                 log.warning("the unreadable store was kept at %s", self.store.moved_aside)
+                lost = "corrupt"
             dsn = s.postgres_dsn()
             if dsn is not None:
                 self.replicator = Replicator(
@@ -89,12 +93,26 @@ class Daemon:
                 write_mode=s.sync.write_mode,
                 confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
             )
+            wait_for_bootstrap = False
+            if lost is not None and s.replicated:
+                # The replicator's bootstrap of the empty store is the rebuild (SPEC §6: Postgres first).
+                self.service.data_source = "postgres"
+                self.service.rebuild_warning = f"store_rebuilding: the store was {lost}; rebuilding from Postgres"
+                log.warning(self.service.rebuild_warning)
+                wait_for_bootstrap = True
+            elif lost is not None and mirror_path is not None:
+                found = await rebuild.rebuild_from_markdown(self.store, mirror_path, lost)
+                self.service.data_source = found.source or "local_store"
+                self.service.rebuild_warning = found.warning
             if s.mirror.enabled:
                 self.mirror = Mirror(
                     self.store, s.mirror.path, debounce_ms=s.mirror.debounce_ms, banner=self.service.degraded_banner
                 )
                 self.service.mirror = self.mirror
-                await self.mirror.start()
+                if wait_for_bootstrap:
+                    self.mirror.pause("the store is being rebuilt from Postgres; the file is left as it is until then")
+                else:
+                    await self.mirror.start(adopt=lost is not None)
             self.server = SocketServer(self.service, s.socket_path)
             await self.server.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -119,7 +137,10 @@ class Daemon:
                 if self.replicator is not None:
                     tg.start_soon(self.replicator.run)
                 if self.mirror is not None:
-                    tg.start_soon(self.mirror.run)
+                    if wait_for_bootstrap:
+                        tg.start_soon(self._mirror_after_bootstrap)
+                    else:
+                        tg.start_soon(self.mirror.run)
                 await self._stop.wait()
                 self.state = State.STOPPING
                 systemd.stopping()
@@ -138,6 +159,14 @@ class Daemon:
             self.store.close()
             self.state = State.STOPPED
             log.info("statusd stopped")
+
+    async def _mirror_after_bootstrap(self) -> None:
+        """Start the mirror once Postgres has refilled the store (it then takes the file over as is)."""
+        assert self.store is not None and self.mirror is not None
+        while self.store.meta("pull_cursor") is None:  # noqa: ASYNC110 (the replicator sets no event for it)
+            await anyio.sleep(0.2)
+        await self.mirror.start(adopt=True)
+        await self.mirror.run()
 
     async def _drain(self) -> None:
         """Refuse new calls, then wait (bounded) for the ones in flight."""

@@ -70,6 +70,9 @@ class Service:
         self.archive_after_days = archive_after_days
         self.mirror_enabled = mirror_enabled
         self.mirror: Mirror | None = None  # set by the daemon when mirror.enabled
+        # A store rebuilt at start-up (SPEC §6): where its data came from, and the warning to show.
+        self.data_source = "local_store"
+        self.rebuild_warning: str | None = None
         self.started_at = now_iso()
         self.draining = False
         self.in_flight = 0
@@ -198,8 +201,13 @@ class Service:
     def _envelope(self, data: dict[str, Any], call: Call, *, writes: bool) -> dict[str, Any]:
         out = dict(data)
         out.setdefault("success", True)  # a migration that rolled back answers success: false (SPEC §8)
-        out["data_source"] = "local_store"
         warnings = list(call.warnings)
+        if self.rebuild_warning is not None:
+            if self.data_source == "postgres" and self.store.meta("pull_cursor") is not None:
+                self.data_source, self.rebuild_warning = "local_store", None  # the bootstrap has finished
+            else:
+                warnings.append(self.rebuild_warning)
+        out["data_source"] = self.data_source
         if self.replicator is not None:
             warnings += [
                 w for w in self.replicator.warnings(write=writes and call.sync != "confirmed") if w not in warnings

@@ -141,6 +141,7 @@ class LegacyPlan:
         self.total += _count(s.work_items)
         self.abbreviated: list[str] = []
         self.created = 0
+        self.session_ids: dict[str, str] = {}  # title -> id of sessions this run created from prompt blocks
 
     def summary(self) -> dict[str, Any]:
         s = self.source
@@ -256,7 +257,7 @@ class LegacyPlan:
             item_type="session", title=s.title[:200] or "Session", description=s.prompt, metadata=metadata
         )
         try:
-            workitems.create(conn, ctx, args)
+            self.session_ids[s.title[:200]] = str(workitems.create(conn, ctx, args)["id"])
         except StatusdError as exc:
             self.source.warnings.append(f"line {s.line}: session {s.title!r} not imported: {exc.message}")
             return
@@ -272,6 +273,19 @@ class LegacyPlan:
     ) -> None:
         for node in nodes:
             ident = _item_id(conn, node.title, parent)
+            prompt = self.session_ids.pop(node.title, None) if node.item_type == "session" else None
+            if ident is None and prompt is not None:
+                # This project's own format lists a session twice (tree line + prompt block): one item,
+                # placed where the tree puts it.
+                row = ent.get(conn, ent.WORK_ITEM, prompt)
+                if row is not None:
+                    move = m.UpdateWorkItemArgs.model_validate(
+                        {"id": prompt, "version": row["version"], "parent_id": parent, "priority": node.priority,
+                         "status": node.status},
+                        strict=False,
+                    )  # fmt: skip
+                    workitems.update(conn, ctx, move)
+                    ident = prompt
             if ident is None:
                 args = m.CreateWorkItemArgs(
                     item_type=node.item_type or "task", title=node.title, priority=node.priority or "medium",  # type: ignore[arg-type]

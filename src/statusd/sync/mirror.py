@@ -171,12 +171,14 @@ class Mirror:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, adopt: bool = False) -> None:
         """Take over the file: import edits made while the daemon was down, or write a fresh one.
 
         The store is exactly as it was when the last daemon flushed the file on shutdown, so its
-        snapshot now is the base that file was rendered from.
+        snapshot now is the base that file was rendered from. With ``adopt`` (the store was just
+        rebuilt, from this very file or from Postgres) the file is taken as read, not imported.
         """
+        self.state, self.reason, self.error = "starting", None, None
         self._conn = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
         self.store.add_listener(self.changed)
         self.base = await asyncio.to_thread(self._snapshot)
@@ -193,7 +195,7 @@ class Mirror:
                 self.pause(f"{self.path.name} does not parse ({exc}); fix it and save to resume", _error(exc))
                 return
             self.layout = doc.layout
-            if render(self.base.state, doc.layout).encode("utf-8") != data:
+            if not adopt and render(self.base.state, doc.layout).encode("utf-8") != data:
                 self.state = "running"
                 self.imported_hash = None
                 await self.import_file()
