@@ -106,7 +106,11 @@ class Daemon:
                 self.service.rebuild_warning = found.warning
             if s.mirror.enabled:
                 self.mirror = Mirror(
-                    self.store, s.mirror.path, debounce_ms=s.mirror.debounce_ms, banner=self.service.degraded_banner
+                    self.store,
+                    s.mirror.path,
+                    debounce_ms=s.mirror.debounce_ms,
+                    banner=self.service.degraded_banner,
+                    follow_banner=s.replicated,
                 )
                 self.service.mirror = self.mirror
                 if wait_for_bootstrap:

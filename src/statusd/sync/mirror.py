@@ -109,6 +109,7 @@ class Mirror:
         banner: Callable[[], str | None] = lambda: None,
         changes: ChangeSource | None = None,
         actor: str = "markdown",
+        follow_banner: bool = False,
     ) -> None:
         self.store = store
         self.path = path
@@ -116,6 +117,7 @@ class Mirror:
         self.min_gap_s = max(0.0, debounce_ms / 1000 - COALESCE_S) / 3
         self.changes = changes or watch_directory
         self.actor = actor
+        self.follow_banner = follow_banner  # replicated: the banner can change with no store change
         self.state = "starting"  # running | paused | failed
         self.reason: str | None = None
         self.error: dict[str, Any] | None = None
@@ -246,7 +248,8 @@ class Mirror:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._writer())
             tg.create_task(self._watcher())
-            tg.create_task(self._banner_watch())
+            if self.follow_banner:
+                tg.create_task(self._banner_watch())
 
     async def flush(self) -> None:
         """Write now if anything is pending (shutdown)."""
