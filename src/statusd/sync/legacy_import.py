@@ -16,6 +16,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -112,6 +113,30 @@ def read_source(text: str) -> Source:
     source.sessions = [(s, fm) for s, fm in source.sessions if fm is not None or s.front_matter is None]
     source.layout = tuple(layout)
     return source
+
+
+def read_prompts_dir(directory: Path, source: Source) -> None:
+    """Add one session prompt per ``*.md`` file of ``directory`` (title = file name; optional front matter)."""
+    if not directory.is_dir():
+        raise MarkdownParseError(0, f"prompts_dir {directory} is not a directory")
+    for path in sorted(directory.glob("*.md")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            source.warnings.append(f"{path.name}: not read ({exc}); skipped")
+            continue
+        front: str | None = None
+        lines = text.split("\n")
+        if lines and lines[0].strip() == "---":
+            end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+            if end is not None:
+                front = "".join(x + "\n" for x in lines[1:end])
+                lines = lines[end + 1 :]
+        prompt = "\n".join(lines).strip("\n") or None
+        session = SessionPrompt(sid=None, title=path.stem[:200], front_matter=front, prompt=prompt, line=1)
+        fm = _front_matter(session, source)
+        if fm is not None or front is None:
+            source.sessions.append((session, fm))
 
 
 def _front_matter(s: SessionPrompt, source: Source) -> dict[str, Any] | None:

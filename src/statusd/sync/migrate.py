@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from statusd.errors import ValidationError
 from statusd.store import Store
-from statusd.sync.legacy_import import LegacyPlan, read_source
+from statusd.sync.legacy_import import LegacyPlan, read_prompts_dir, read_source
 from statusd.sync.markdown_model import MarkdownParseError
 from statusd.sync.migration import Progress, run_import, run_import_sync
 
@@ -49,13 +49,18 @@ def _backup_path(path: Path, data: bytes) -> Path:
     return candidate
 
 
-def _plan(path: Path) -> tuple[Path, bytes, LegacyPlan]:
+def _plan(path: Path, prompts_dir: Path | None = None) -> tuple[Path, bytes, LegacyPlan]:
     path = path.expanduser().absolute()
     data, text = _read(path)
     try:
         source = read_source(text)
     except MarkdownParseError as exc:
         raise ValidationError.one("path", f"{path}: line {exc.line}: {exc.reason}") from None
+    if prompts_dir is not None:
+        try:
+            read_prompts_dir(prompts_dir.expanduser().absolute(), source)
+        except MarkdownParseError as exc:
+            raise ValidationError.one("prompts_dir", exc.reason) from None
     return path, data, LegacyPlan(source, str(path))
 
 
@@ -80,8 +85,9 @@ async def migrate_path(
     progress: Progress | None = None,
     mirror: Mirror | None = None,
     actor: str = "statusd-migrate",
+    prompts_dir: Path | None = None,
 ) -> dict[str, Any]:
-    path, data, plan = await asyncio.to_thread(_plan, path)
+    path, data, plan = await asyncio.to_thread(_plan, path, prompts_dir)
     extra: dict[str, Any] = {}
     fail = fail if fail is not None else os.environ.get(FAIL_ENV) or None
     result = await run_import(
@@ -130,7 +136,9 @@ async def migrate_tool(
     path = Path(path_text)
     if not path.is_absolute() and mirror is not None:
         path = mirror.path.parent / path
-    result = await migrate_path(store, path, dry_run=dry_run, mirror=mirror, actor=actor)
+    prompts = None
     if prompts_dir is not None:
-        result.setdefault("warnings", []).append("prompts_dir: not supported in this build; nothing read from it")
-    return result
+        prompts = Path(prompts_dir)
+        if not prompts.is_absolute() and mirror is not None:
+            prompts = mirror.path.parent / prompts
+    return await migrate_path(store, path, dry_run=dry_run, mirror=mirror, actor=actor, prompts_dir=prompts)
