@@ -1,0 +1,347 @@
+"""Apply a :class:`Plan` to the store: one writer transaction, all or nothing.
+
+The narrow interface — ``apply_plan(conn, ctx, plan, options) -> report`` run through
+``Store.write`` — is what the shared migration machinery can later wrap (dry run, failure
+injection and progress are options here so they need nothing from outside).
+
+Re-import is keyed on ``(metadata.source, metadata.source_key)``. Each item remembers, in
+``metadata.import_state``, a fingerprint of every field as the import last wrote it and the
+version that write produced. A field is written again only when the source changed it; when
+statusd changed it too (and differently), statusd's value stays and the clash is recorded as a
+conflict (entity ``work_item``, kind ``import``; ``local`` is the source's value, ``remote`` the
+store's, ``base`` what the previous import wrote), settled with ``resolve_conflict`` like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from statusd import models as m
+from statusd.models import MAX_DEPTH, new_id
+from statusd.store import entities as ent
+from statusd.store import history, workitems
+from statusd.store.db import WriteContext
+from statusd.store.dependencies import edge_id
+from statusd.store.entities import DEPENDENCY, WORK_ITEM
+from statusd.sync.importers.plan import IMPORT_STATE, Plan, PlannedItem, fingerprint
+
+Progress = Callable[[int, int], None]
+FIELDS = ("title", "description", "status", "priority", "parent_id", "deleted")
+
+
+class ImportAborted(Exception):
+    """A failure injected for tests (or raised by a progress callback) ended the import: nothing was written."""
+
+
+class _DryRun(Exception):
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__("dry run")
+        self.report = report
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    progress: Progress | None = None
+    fail_after: int | None = None  # raise ImportAborted after this many items (tests)
+
+
+@dataclass
+class _Report:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    edges_created: int = 0
+    edges_unchanged: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Options) -> dict[str, Any]:
+    """The transaction body; with ``dry_run`` it raises to roll back (see :func:`apply_plan`)."""
+    ctx.via = "migration"
+    report = _Report(warnings=list(plan.warnings))
+    existing = _existing(conn, plan.source)
+    ids: dict[str, str] = {}
+    total = len(plan.items) + len(plan.edges)
+    step = max(1, total // 100)
+    for done, item in enumerate(plan.items, start=1):
+        if options.fail_after is not None and done > options.fail_after:
+            raise ImportAborted(f"failure injected after {options.fail_after} items")
+        ids[item.key] = _apply_item(conn, ctx, plan, item, existing.get(item.key), ids, report)
+        if options.progress is not None and (done % step == 0 or done == len(plan.items)):
+            options.progress(done, total)
+    _apply_edges(conn, ctx, plan, ids, report, options, len(plan.items), total, step)
+    if options.progress is not None:
+        options.progress(total, total)
+    result = {
+        "source": plan.source,
+        "path": plan.path,
+        "dry_run": options.dry_run,
+        "records_read": plan.records_read,
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "skipped": len(plan.skips),
+        "skips": [s.as_dict() for s in plan.skips],
+        "conflicts": report.conflicts,
+        "dependencies": {"created": report.edges_created, "unchanged": report.edges_unchanged},
+        "warnings": report.warnings,
+    }
+    if options.dry_run:
+        raise _DryRun(result)
+    return result
+
+
+def apply_plan(write: Callable[..., Any], ctx: WriteContext, plan: Plan, options: Options) -> Any:
+    """Call ``write(run, ctx, plan, options)`` (``Store.write`` or ``write_sync``) and turn a dry run's
+    rollback back into its report. Awaitable when ``write`` is."""
+    import inspect
+
+    try:
+        outcome = write(run, ctx, plan, options)
+    except _DryRun as dry:
+        return dry.report
+    if inspect.isawaitable(outcome):
+
+        async def finish() -> dict[str, Any]:
+            try:
+                return dict(await outcome)
+            except _DryRun as dry:
+                return dry.report
+
+        return finish()
+    return outcome
+
+
+def _existing(conn: sqlite3.Connection, source: str) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        f"{WORK_ITEM.select} WHERE json_extract(metadata, '$.source') = ? AND archived_at IS NULL", (source,)
+    ).fetchall()
+    out: dict[str, dict[str, Any]] = {}
+    for raw in rows:
+        row = ent.decode(WORK_ITEM, raw)
+        key = (row["metadata"] or {}).get("source_key")
+        if isinstance(key, str):
+            out.setdefault(key, row)
+    return out
+
+
+def _owned(item: PlannedItem) -> dict[str, Any]:
+    return {k: v for k, v in item.metadata.items() if v is not None}
+
+
+def _desired(item: PlannedItem, parent_id: str | None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "title": item.title,
+        "description": item.description,
+        "status": item.status,
+        "priority": item.priority,
+        "parent_id": parent_id,
+        "deleted": item.deleted,
+    }
+    for key, value in _owned(item).items():
+        values[f"metadata.{key}"] = value
+    return values
+
+
+def _current(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"deleted": row["deleted_at"] is not None}
+    for name in names:
+        if name.startswith("metadata."):
+            values[name] = (row["metadata"] or {}).get(name.partition(".")[2])
+        elif name != "deleted":
+            values[name] = row[name]
+    return values
+
+
+def _parent_for(
+    conn: sqlite3.Connection, item: PlannedItem, ids: dict[str, str], report: _Report
+) -> tuple[str | None, int]:
+    if item.parent_key is None:
+        return None, 0
+    parent = ent.get(conn, WORK_ITEM, ids[item.parent_key])
+    if parent is None or parent["deleted_at"] or parent["archived_at"] or parent["depth"] >= MAX_DEPTH:
+        state = "not live" if parent is None or parent["deleted_at"] or parent["archived_at"] else "too deep"
+        report.warnings.append(
+            f"{item.origin}: parent {item.parent_key} is {state} in statusd; {item.source_id} imported at top level"
+        )
+        return None, 0
+    return str(parent["id"]), int(parent["depth"]) + 1
+
+
+def _apply_item(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    plan: Plan,
+    item: PlannedItem,
+    row: dict[str, Any] | None,
+    ids: dict[str, str],
+    report: _Report,
+) -> str:
+    parent_id, depth = _parent_for(conn, item, ids, report)
+    desired = _desired(item, parent_id)
+    if row is None:
+        metadata = m.validate_item_metadata(item.item_type, _owned(item))
+        metadata[IMPORT_STATE] = {"version": 1, "seen": {k: fingerprint(v) for k, v in desired.items()}}
+        values = {
+            "item_type": item.item_type,
+            "title": item.title,
+            "description": item.description,
+            "status": item.status,
+            "priority": item.priority,
+            "parent_id": parent_id,
+            "depth": depth,
+            "metadata": metadata,
+            "deleted_at": ctx.now if item.deleted else None,
+        }
+        report.created += 1
+        return str(ent.insert(conn, ctx, WORK_ITEM, values)["id"])
+    return _reconcile(conn, ctx, plan, item, row, desired, report)
+
+
+def _reconcile(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    plan: Plan,
+    item: PlannedItem,
+    row: dict[str, Any],
+    desired: dict[str, Any],
+    report: _Report,
+) -> str:
+    state = (row["metadata"] or {}).get(IMPORT_STATE) or {}
+    seen: dict[str, str] = dict(state.get("seen") or {})
+    current = _current(row, list(desired))
+    changes: dict[str, Any] = {}
+    clashes: dict[str, Any] = {}
+    for name, value in desired.items():
+        new_fp = fingerprint(value)
+        if new_fp == seen.get(name):
+            continue  # the source did not change it: whatever statusd holds stays
+        cur_fp = fingerprint(current[name])
+        if cur_fp != new_fp and name in seen and cur_fp != seen[name]:
+            clashes[name] = value
+        elif cur_fp != new_fp:
+            changes[name] = value
+        seen[name] = new_fp
+    if not changes and not clashes and seen == state.get("seen"):
+        report.unchanged += 1
+        return str(row["id"])
+    if clashes:
+        _record_conflict(conn, ctx, plan, item, row, clashes, state, report)
+    args: dict[str, Any] = {"id": row["id"], "version": row["version"], "actor": ctx.actor[:100]}
+    meta_patch = {k.partition(".")[2]: v for k, v in changes.items() if k.startswith("metadata.")}
+    meta_patch[IMPORT_STATE] = {"version": row["version"] + 1, "seen": seen}
+    args["metadata"] = meta_patch
+    for name in ("title", "description", "status", "priority", "parent_id", "deleted"):
+        if name in changes:
+            args[name] = changes[name]
+    workitems.update(conn, ctx, m.parse_args(m.UpdateWorkItemArgs, args))  # type: ignore[arg-type]
+    if changes:
+        report.updated += 1
+    else:
+        report.unchanged += 1
+    return str(row["id"])
+
+
+def _record_conflict(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    plan: Plan,
+    item: PlannedItem,
+    row: dict[str, Any],
+    clashes: dict[str, Any],
+    state: dict[str, Any],
+    report: _Report,
+) -> None:
+    base = history.state_at(conn, row["id"], int(state.get("version") or 1))
+    fields: dict[str, dict[str, Any]] = {}
+    for name, value in clashes.items():
+        if name.startswith("metadata."):
+            key = name.partition(".")[2]
+            merged = fields.setdefault(
+                "metadata",
+                {"base": base.get("metadata"), "local": dict(row["metadata"] or {}), "remote": row["metadata"]},
+            )
+            merged["local"][key] = value
+        elif name == "deleted":
+            fields["deleted_at"] = {
+                "base": base.get("deleted_at"),
+                "local": ctx.now if value else None,
+                "remote": row["deleted_at"],
+            }
+        else:
+            fields[name] = {"base": base.get(name), "local": value, "remote": row[name]}
+        report.conflicts.append(
+            {"source_id": item.source_id, "origin": item.origin, "item_id": row["id"], "field": name,
+             "statusd_value": _current(row, [name])[name], "source_value": value}
+        )  # fmt: skip
+    local_op = {"via": "import", "source": plan.source, "source_id": item.source_id, "path": plan.path}
+    conn.execute(
+        "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
+        "VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
+        (new_id(), WORK_ITEM.name, row["id"], ent.dumps(fields), json.dumps(local_op), row["version"], ctx.now),
+    )
+
+
+def _waits_graph(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for a, b, kind in conn.execute(
+        "SELECT work_item_id, depends_on_id, dependency_type FROM dependencies WHERE deleted_at IS NULL"
+    ):
+        waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
+        graph.setdefault(waiter, set()).add(prereq)
+    return graph
+
+
+def _reaches(graph: dict[str, set[str]], start: str, target: str) -> bool:
+    stack, seen = [start], {start}
+    while stack:
+        node = stack.pop()
+        if node == target:
+            return True
+        for nxt in graph.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
+
+
+def _apply_edges(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    plan: Plan,
+    ids: dict[str, str],
+    report: _Report,
+    options: Options,
+    offset: int,
+    total: int,
+    step: int,
+) -> None:
+    graph = _waits_graph(conn)
+    for n, edge in enumerate(plan.edges, start=1):
+        waiter, prereq = ids[edge.waiter], ids[edge.prereq]
+        ident = edge_id(waiter, prereq, "depends_on")
+        row = ent.get(conn, DEPENDENCY, ident)
+        mirrored = ent.get(conn, DEPENDENCY, edge_id(prereq, waiter, "blocks"))
+        if (row and row["deleted_at"] is None) or (mirrored and mirrored["deleted_at"] is None):
+            report.edges_unchanged += 1
+        elif row is not None:
+            report.warnings.append(
+                f"{edge.origin}: edge {edge.waiter} -> {edge.prereq} was removed in statusd; not restored"
+            )
+        elif _reaches(graph, prereq, waiter):
+            report.warnings.append(
+                f"{edge.origin}: {edge.kind} edge {edge.waiter} -> {edge.prereq} skipped: it would close a cycle"
+            )
+        else:
+            values = {"work_item_id": waiter, "depends_on_id": prereq, "dependency_type": "depends_on"}
+            ent.insert(conn, ctx, DEPENDENCY, values, ident)
+            graph.setdefault(waiter, set()).add(prereq)
+            report.edges_created += 1
+        if options.progress is not None and n % step == 0:
+            options.progress(offset + n, total)
