@@ -43,6 +43,8 @@ class Call:
     actor: str
     warnings: list[str] = field(default_factory=list)
     sync: str | None = None
+    # (done, total) reporter for long calls, set by the transport when the caller sent a progressToken.
+    progress: Callable[[int, int], None] | None = None
 
 
 @dataclass

@@ -15,12 +15,14 @@ store's, ``base`` what the previous import wrote), settled with ``resolve_confli
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from statusd import models as m
+from statusd.errors import StatusdError
 from statusd.models import MAX_DEPTH, new_id
 from statusd.store import entities as ent
 from statusd.store import history, workitems
@@ -33,21 +35,28 @@ Progress = Callable[[int, int], None]
 FIELDS = ("title", "description", "status", "priority", "parent_id", "deleted")
 
 
-class ImportAborted(Exception):
-    """A failure injected for tests (or raised by a progress callback) ended the import: nothing was written."""
+class ImportAborted(StatusdError):
+    """A failure injected for tests ended the import; the transaction rolled back, nothing was written."""
 
 
-class _DryRun(Exception):
+class DryRun(Exception):
     def __init__(self, report: dict[str, Any]) -> None:
         super().__init__("dry run")
         self.report = report
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
 
 
 @dataclass
 class Options:
     dry_run: bool = False
     progress: Progress | None = None
-    fail_after: int | None = None  # raise ImportAborted after this many items (tests)
+    # Raise ImportAborted after this many items: fault-injection tests, also through the CLI and the
+    # daemon (STATUSD_IMPORT_FAIL_AFTER), the way STATUSD_CRASH_AT works for replication.
+    fail_after: int | None = field(default_factory=lambda: _env_int("STATUSD_IMPORT_FAIL_AFTER"))
 
 
 @dataclass
@@ -71,7 +80,9 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
     step = max(1, total // 100)
     for done, item in enumerate(plan.items, start=1):
         if options.fail_after is not None and done > options.fail_after:
-            raise ImportAborted(f"failure injected after {options.fail_after} items")
+            raise ImportAborted(
+                f"import aborted: failure injected after {options.fail_after} items; nothing was written"
+            )
         ids[item.key] = _apply_item(conn, ctx, plan, item, existing.get(item.key), ids, report)
         if options.progress is not None and (done % step == 0 or done == len(plan.items)):
             options.progress(done, total)
@@ -93,7 +104,7 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
         "warnings": report.warnings,
     }
     if options.dry_run:
-        raise _DryRun(result)
+        raise DryRun(result)
     return result
 
 
@@ -104,14 +115,14 @@ def apply_plan(write: Callable[..., Any], ctx: WriteContext, plan: Plan, options
 
     try:
         outcome = write(run, ctx, plan, options)
-    except _DryRun as dry:
+    except DryRun as dry:
         return dry.report
     if inspect.isawaitable(outcome):
 
         async def finish() -> dict[str, Any]:
             try:
                 return dict(await outcome)
-            except _DryRun as dry:
+            except DryRun as dry:
                 return dry.report
 
         return finish()
