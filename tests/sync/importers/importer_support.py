@@ -1,0 +1,30 @@
+"""Fixtures in each tool's real on-disk shape (tests/fixtures/importers) and small plan helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from statusd.sync.importers.plan import Plan, PlannedItem
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "importers"
+BEADS = FIXTURES / "beads"
+BACKLOG = FIXTURES / "backlog"
+TASKMASTER_TAGGED = FIXTURES / "taskmaster" / "tagged"
+TASKMASTER_LEGACY = FIXTURES / "taskmaster" / "legacy"
+
+
+def by_key(plan: Plan) -> dict[str, PlannedItem]:
+    return {i.key: i for i in plan.items}
+
+
+def edges(plan: Plan) -> set[tuple[str, str]]:
+    return {(e.waiter, e.prereq) for e in plan.edges}
+
+
+def warning(plan: Plan | dict[str, Any], *needles: str) -> str:
+    """The one warning that contains every needle (fails listing them all otherwise)."""
+    warnings = plan.warnings if isinstance(plan, Plan) else plan["warnings"]
+    hits = [w for w in warnings if all(n in w for n in needles)]
+    assert len(hits) == 1, f"no single warning with {needles}: {warnings}"
+    return hits[0]
