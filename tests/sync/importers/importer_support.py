@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from statusd import models as m
+from statusd.store import Store, WriteContext, workitems
+from statusd.store import entities as ent
 from statusd.sync.importers.plan import Plan, PlannedItem
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "importers"
@@ -28,3 +31,18 @@ def warning(plan: Plan | dict[str, Any], *needles: str) -> str:
     hits = [w for w in warnings if all(n in w for n in needles)]
     assert len(hits) == 1, f"no single warning with {needles}: {warnings}"
     return hits[0]
+
+
+def get_item(store: Store, ident: str) -> dict[str, Any]:
+    row = store.read(ent.get, ent.WORK_ITEM, ident)
+    assert row is not None, f"no work item {ident}"
+    return row
+
+
+def list_items(store: Store, **filters: Any) -> dict[str, Any]:
+    return store.read(workitems.list_items, m.parse_args(m.ListWorkItemsArgs, filters), store.clock())
+
+
+async def update_item(store: Store, ident: str, **fields: Any) -> dict[str, Any]:
+    args = m.parse_args(m.UpdateWorkItemArgs, {"id": ident, "version": get_item(store, ident)["version"], **fields})
+    return await store.write(workitems.update, WriteContext(actor="dana"), args)

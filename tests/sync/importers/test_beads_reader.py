@@ -20,7 +20,7 @@ def test_finds_the_jsonl_from_the_project_the_beads_dir_or_the_file() -> None:
     assert beads.locate(BEADS) == expected
     assert beads.locate(BEADS / ".beads") == expected
     assert beads.locate(expected) == expected
-    with pytest.raises(FileNotFoundError, match="issues.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"issues\.jsonl"):
         beads.locate(BEADS.parent / "backlog")
 
 

@@ -69,7 +69,7 @@ def test_legacy_shape_becomes_the_master_tag() -> None:
 
 
 def test_not_json_is_one_skip_naming_the_file(tmp_path: Path) -> None:
-    (tmp_path / "tasks.json").write_text("{\n  \"tasks\": [\n")
+    (tmp_path / "tasks.json").write_text('{\n  "tasks": [\n')
     plan = read_plan("taskmaster", tmp_path)
     (skip,) = plan.skips
     assert skip.origin.startswith("tasks.json:") and "not valid JSON" in skip.reason and not plan.items

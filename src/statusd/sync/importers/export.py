@@ -17,6 +17,8 @@ from statusd.sync.importers import beads
 
 PRIORITY = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 STATUS = {"active": "open", "blocked": "blocked", "completed": "closed"}
+# beads' built-in statuses; a custom one (``future``) is only valid where beads is configured for it.
+BUILTIN = frozenset({"open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked"})
 _OWN = frozenset({"other_edges", "full_title", "description_rest", "truncated_fields", "source_parent", "dependencies"})
 
 
@@ -30,18 +32,24 @@ def _beads_id(item: dict[str, Any], taken: set[str]) -> str:
     return f"sd-{item['id'][:n]}"
 
 
-def records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = [
-        ent.decode(WORK_ITEM, r)
-        for r in conn.execute(
-            f"{WORK_ITEM.select} WHERE deleted_at IS NULL AND archived_at IS NULL ORDER BY depth, created_at, id"
-        )
-    ]
+def _live(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    sql = f"{WORK_ITEM.select} WHERE deleted_at IS NULL AND archived_at IS NULL ORDER BY depth, created_at, id"
+    return [ent.decode(WORK_ITEM, r) for r in conn.execute(sql)]
+
+
+def beads_ids(conn: sqlite3.Connection, rows: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """statusd id -> the beads id the export gives it."""
     taken: set[str] = set()
     names: dict[str, str] = {}
-    for row in rows:
+    for row in _live(conn) if rows is None else rows:
         names[row["id"]] = _beads_id(row, taken)
         taken.add(names[row["id"]])
+    return names
+
+
+def records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = _live(conn)
+    names = beads_ids(conn, rows)
     deps: dict[str, list[dict[str, Any]]] = {}
     for a, b, kind, at, by in conn.execute(
         "SELECT work_item_id, depends_on_id, dependency_type, created_at, created_by "
@@ -64,7 +72,7 @@ def _record(row: dict[str, Any], names: dict[str, str], deps: list[dict[str, Any
     ident = names[row["id"]]
     status = STATUS[row["status"]]
     original = meta.get("source_status") if meta.get("source") == "beads" else None
-    if isinstance(original, str) and beads.map_status(original) == row["status"] and original != "tombstone":
+    if isinstance(original, str) and original in BUILTIN and beads.map_status(original) == row["status"]:
         status = original
     priority = PRIORITY[row["priority"]]
     if meta.get("source") == "beads" and kept.get("priority") is not None:

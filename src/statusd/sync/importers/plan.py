@@ -114,7 +114,7 @@ def make_item(
     **fields: Any,
 ) -> PlannedItem:
     """Build an item with the common metadata and fit it to statusd's limits, warning on each cut."""
-    raw_title = clean(" ".join((title or "").split()))
+    raw_title = clean((title or "").strip())
     if not raw_title:
         raw_title = f"Untitled {source_id}"
         plan.warnings.append(f"{origin}: {source_id} has no title; imported as {raw_title!r}")
