@@ -97,18 +97,22 @@ def _print_report(report: dict[str, Any]) -> None:
         f"{verb} {report['source']} from {escape(str(report['path']))}: "
         f"created {report['created']}, updated {report['updated']}, unchanged {report['unchanged']}, "
         f"skipped {report['skipped']}; dependencies created {deps.get('created', 0)}, "
-        f"unchanged {deps.get('unchanged', 0)}"
+        f"unchanged {deps.get('unchanged', 0)}",
+        soft_wrap=True,  # one line per report line, whatever the terminal width: people grep these
     )
     for skip in report.get("skips", []):
-        out.print(f"  skipped {skip['origin']}: {skip['reason']}", markup=False)
+        out.print(f"  skipped {skip['origin']}: {skip['reason']}", markup=False, soft_wrap=True)
     for conflict in report.get("conflicts", []):
         out.print(
             f"  conflict {conflict['source_id']} ({conflict['item_id'][:8]}) {conflict['field']}: "
             f"statusd has {conflict['statusd_value']!r}, source has {conflict['source_value']!r}; kept statusd's",
             markup=False,
+            soft_wrap=True,
         )
-    for warning in report.get("warnings", []):
-        out.print(f"  warning: {warning}", markup=False)
+    for warning in report.get("import_warnings", []):
+        out.print(f"  warning: {warning}", markup=False, soft_wrap=True)
+    for warning in report.get("warnings", []):  # the daemon's own (e.g. database_unavailable)
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if report.get("dry_run"):
         out.print("Dry run: nothing was written.")
 

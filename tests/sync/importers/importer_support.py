@@ -27,7 +27,7 @@ def edges(plan: Plan) -> set[tuple[str, str]]:
 
 def warning(plan: Plan | dict[str, Any], *needles: str) -> str:
     """The one warning that contains every needle (fails listing them all otherwise)."""
-    warnings = plan.warnings if isinstance(plan, Plan) else plan["warnings"]
+    warnings = plan.warnings if isinstance(plan, Plan) else plan["import_warnings"]
     hits = [w for w in warnings if all(n in w for n in needles)]
     assert len(hits) == 1, f"no single warning with {needles}: {warnings}"
     return hits[0]

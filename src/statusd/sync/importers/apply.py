@@ -101,7 +101,7 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
         "skips": [s.as_dict() for s in plan.skips],
         "conflicts": report.conflicts,
         "dependencies": {"created": report.edges_created, "unchanged": report.edges_unchanged},
-        "warnings": report.warnings,
+        "import_warnings": report.warnings,  # the envelope owns "warnings" (SPEC §4.2)
     }
     if options.dry_run:
         raise DryRun(result)
