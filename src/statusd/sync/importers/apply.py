@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from statusd.store.entities import DEPENDENCY, WORK_ITEM
 from statusd.sync.importers.plan import IMPORT_STATE, Plan, PlannedItem, fingerprint
 
 Progress = Callable[[int, int], None]
+YIELD_EVERY = 250
 FIELDS = ("title", "description", "status", "priority", "parent_id", "deleted")
 
 
@@ -76,6 +78,7 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
     report = _Report(warnings=list(plan.warnings))
     existing = _existing(conn, plan.source)
     ids: dict[str, str] = {}
+    depths: dict[str, int] = {}  # depth of every item this run placed, so children need no lookup
     total = len(plan.items) + len(plan.edges)
     step = max(1, total // 100)
     for done, item in enumerate(plan.items, start=1):
@@ -83,7 +86,9 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
             raise ImportAborted(
                 f"import aborted: failure injected after {options.fail_after} items; nothing was written"
             )
-        ids[item.key] = _apply_item(conn, ctx, plan, item, existing.get(item.key), ids, report)
+        ids[item.key] = _apply_item(conn, ctx, item, existing.get(item.key), ids, depths, report)
+        if done % YIELD_EVERY == 0:
+            time.sleep(0)  # hand the GIL to the loop thread: other clients' reads go on during an import
         if options.progress is not None and (done % step == 0 or done == len(plan.items)):
             options.progress(done, total)
     _apply_edges(conn, ctx, plan, ids, report, options, len(plan.items), total, step)
@@ -171,11 +176,14 @@ def _current(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 
 def _parent_for(
-    conn: sqlite3.Connection, item: PlannedItem, ids: dict[str, str], report: _Report
+    conn: sqlite3.Connection, item: PlannedItem, ids: dict[str, str], depths: dict[str, int], report: _Report
 ) -> tuple[str | None, int]:
     if item.parent_key is None:
         return None, 0
-    parent = ent.get(conn, WORK_ITEM, ids[item.parent_key])
+    parent_id = ids[item.parent_key]
+    if parent_id in depths and depths[parent_id] < MAX_DEPTH:
+        return parent_id, depths[parent_id] + 1
+    parent = ent.get(conn, WORK_ITEM, parent_id)
     if parent is None or parent["deleted_at"] or parent["archived_at"] or parent["depth"] >= MAX_DEPTH:
         state = "not live" if parent is None or parent["deleted_at"] or parent["archived_at"] else "too deep"
         report.warnings.append(
@@ -188,13 +196,13 @@ def _parent_for(
 def _apply_item(
     conn: sqlite3.Connection,
     ctx: WriteContext,
-    plan: Plan,
     item: PlannedItem,
     row: dict[str, Any] | None,
     ids: dict[str, str],
+    depths: dict[str, int],
     report: _Report,
 ) -> str:
-    parent_id, depth = _parent_for(conn, item, ids, report)
+    parent_id, depth = _parent_for(conn, item, ids, depths, report)
     desired = _desired(item, parent_id)
     if row is None:
         metadata = m.validate_item_metadata(item.item_type, _owned(item))
@@ -211,14 +219,16 @@ def _apply_item(
             "deleted_at": ctx.now if item.deleted else None,
         }
         report.created += 1
-        return str(ent.insert(conn, ctx, WORK_ITEM, values)["id"])
-    return _reconcile(conn, ctx, plan, item, row, desired, report)
+        ident = str(ent.insert(conn, ctx, WORK_ITEM, values)["id"])
+        if not item.deleted:
+            depths[ident] = depth
+        return ident
+    return _reconcile(conn, ctx, item, row, desired, report)
 
 
 def _reconcile(
     conn: sqlite3.Connection,
     ctx: WriteContext,
-    plan: Plan,
     item: PlannedItem,
     row: dict[str, Any],
     desired: dict[str, Any],
@@ -243,7 +253,7 @@ def _reconcile(
         report.unchanged += 1
         return str(row["id"])
     if clashes:
-        _record_conflict(conn, ctx, plan, item, row, clashes, state, report)
+        _record_conflict(conn, ctx, item, row, clashes, state, report)
     args: dict[str, Any] = {"id": row["id"], "version": row["version"], "actor": ctx.actor[:100]}
     meta_patch = {k.partition(".")[2]: v for k, v in changes.items() if k.startswith("metadata.")}
     meta_patch[IMPORT_STATE] = {"version": row["version"] + 1, "seen": seen}
@@ -262,7 +272,6 @@ def _reconcile(
 def _record_conflict(
     conn: sqlite3.Connection,
     ctx: WriteContext,
-    plan: Plan,
     item: PlannedItem,
     row: dict[str, Any],
     clashes: dict[str, Any],
@@ -291,7 +300,8 @@ def _record_conflict(
             {"source_id": item.source_id, "origin": item.origin, "item_id": row["id"], "field": name,
              "statusd_value": _current(row, [name])[name], "source_value": value}
         )  # fmt: skip
-    local_op = {"via": "import", "source": plan.source, "source_id": item.source_id, "path": plan.path}
+    meta = item.metadata
+    local_op = {"via": "import", "source": meta["source"], "source_id": item.source_id, "path": meta["source_path"]}
     conn.execute(
         "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
         "VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
