@@ -214,7 +214,7 @@ TOOLS: dict[str, Tool] = {
         _tool(
             "list_work_items",
             "List work items (compact rows) with filters; parent_id 'root' = top level; ready = "
-            "claimable now; text searches title/description. Paginate with next_cursor.",
+            "claimable now; text searches title/description/imported source id. Paginate with next_cursor.",
             m.ListWorkItemsArgs,
             _list_work_items,
         ),
