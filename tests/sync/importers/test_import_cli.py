@@ -85,3 +85,18 @@ async def test_without_a_daemon_the_cli_imports_into_the_store_itself(tmp_path: 
     assert done.returncode == 0, done.stderr
     assert "created 9, updated 0, unchanged 0, skipped 1" in done.stdout
     assert item_count(store) == 9
+
+
+async def test_import_tasks_sends_progress_notifications_to_a_caller_that_asks(daemon: DaemonProcess) -> None:
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async with daemon.client() as c:
+        args = {"source": "taskmaster", "path": str(TASKMASTER_TAGGED)}
+        result = await c.session.call_tool("import_tasks", args, progress_callback=on_progress)
+    assert not result.is_error and result.structured_content is not None
+    assert result.structured_content["created"] == 14
+    assert seen and seen[-1] == (23, 23)  # 14 items + 9 planned edges, all reported before the answer
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen)
