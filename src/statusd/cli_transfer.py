@@ -96,7 +96,8 @@ def _print_report(report: dict[str, Any]) -> None:
     out.print(
         f"{verb} {report['source']} from {escape(str(report['path']))}: "
         f"created {report['created']}, updated {report['updated']}, unchanged {report['unchanged']}, "
-        f"skipped {report['skipped']}; dependencies created {deps.get('created', 0)}, "
+        + (f"deleted {report['deleted']}, " if report.get("deleted") else "")
+        + f"skipped {report['skipped']}; dependencies created {deps.get('created', 0)}, "
         f"unchanged {deps.get('unchanged', 0)}",
         soft_wrap=True,  # one line per report line, whatever the terminal width: people grep these
     )

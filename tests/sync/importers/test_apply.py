@@ -177,3 +177,16 @@ async def test_searching_for_a_source_id_finds_the_item(store: Store, source: st
     await run_import(store, source, path)
     found = list_items(store, text=source_id)["items"]
     assert source_id in {get_item(store, i["id"])["metadata"]["source_id"] for i in found}
+
+
+async def test_a_record_tombstoned_in_beads_since_the_last_import_deletes_its_item(
+    store: Store, beads_copy: Path
+) -> None:
+    await run_import(store, "beads", beads_copy)
+    edit_line(
+        beads_copy, '"id":"app-o3p"', '"status":"open"', '"status":"tombstone","deleted_at":"2026-02-01T00:00:00Z"'
+    )
+    result = await run_import(store, "beads", beads_copy)
+    assert (result["deleted"], result["created"], result["updated"]) == (1, 0, 0)
+    assert get_item(store, by_source_id(store)["app-o3p"]["id"])["deleted_at"] is not None
+    assert (await run_import(store, "beads", beads_copy))["deleted"] == 0

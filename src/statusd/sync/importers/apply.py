@@ -66,6 +66,7 @@ class _Report:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0
     edges_created: int = 0
     edges_unchanged: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
@@ -92,6 +93,11 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
         if options.progress is not None and (done % step == 0 or done == len(plan.items)):
             options.progress(done, total)
     _apply_edges(conn, ctx, plan, ids, report, options, len(plan.items), total, step)
+    planned = {item.key for item in plan.items}
+    for key, origin in plan.gone:
+        row = existing.get(key)
+        if row is not None and key not in planned:
+            _delete_gone(conn, ctx, row, origin, report)
     if options.progress is not None:
         options.progress(total, total)
     result = {
@@ -102,6 +108,7 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
         "created": report.created,
         "updated": report.updated,
         "unchanged": report.unchanged,
+        "deleted": report.deleted,
         "skipped": len(plan.skips),
         "skips": [s.as_dict() for s in plan.skips],
         "conflicts": report.conflicts,
@@ -307,6 +314,23 @@ def _record_conflict(
         "VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
         (new_id(), WORK_ITEM.name, row["id"], ent.dumps(fields), json.dumps(local_op), row["version"], ctx.now),
     )
+
+
+def _delete_gone(
+    conn: sqlite3.Connection, ctx: WriteContext, row: dict[str, Any], origin: str, report: _Report
+) -> None:
+    """The source deleted a record imported earlier: soft-delete its item unless statusd has an opinion."""
+    state = (row["metadata"] or {}).get(IMPORT_STATE) or {}
+    seen = dict(state.get("seen") or {})
+    if row["deleted_at"] is not None or seen.get("deleted") != fingerprint(False):
+        if row["deleted_at"] is None:
+            report.warnings.append(f"{origin}: deleted in the source; kept, its deleted state was changed in statusd")
+        return
+    seen["deleted"] = fingerprint(True)
+    meta = {IMPORT_STATE: {"version": row["version"] + 1, "seen": seen}}
+    args = {"id": row["id"], "version": row["version"], "deleted": True, "metadata": meta, "actor": ctx.actor[:100]}
+    workitems.update(conn, ctx, m.parse_args(m.UpdateWorkItemArgs, args))  # type: ignore[arg-type]
+    report.deleted += 1
 
 
 def _waits_graph(conn: sqlite3.Connection) -> dict[str, set[str]]:

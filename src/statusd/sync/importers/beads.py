@@ -77,6 +77,7 @@ def read(path: Path) -> Plan:
             continue
         if rec.get("status") == "tombstone":
             plan.skip(origin, "tombstone (deleted in beads)", ident)
+            plan.gone.append((ident, origin))
             continue
         if ident in records:
             earlier = records[ident][0]

@@ -70,6 +70,9 @@ class Plan:
     skips: list[Skip] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     records_read: int = 0
+    # (key, origin) of records the source itself deleted (beads tombstones): an item imported from
+    # one earlier is soft-deleted, unless statusd changed its deleted state since.
+    gone: list[tuple[str, str]] = field(default_factory=list)
 
     def skip(self, origin: str, reason: str, source_id: str | None = None) -> None:
         self.skips.append(Skip(origin, reason, source_id))
