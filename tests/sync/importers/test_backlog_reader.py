@@ -90,9 +90,18 @@ def test_unknown_priority_and_dangling_dependency_warn_naming_the_file(plan) -> 
 
 
 def test_broken_front_matter_is_skipped_naming_file_and_line(plan) -> None:
-    (skip,) = plan.skips
-    assert skip.origin == "tasks/task-5 - Broken.md:4" and "not valid YAML" in skip.reason
-    assert plan.records_read == len(plan.items) + len(plan.skips)
+    skips = {s.origin: s.reason for s in plan.skips}
+    assert "not valid YAML" in skips["tasks/task-5 - Broken.md:4"]
+
+
+def test_every_markdown_file_outside_the_documents_is_accounted_for(plan) -> None:
+    skips = {s.origin: s.reason for s in plan.skips}
+    assert "not in a Backlog.md task folder" in skips["WORK_PRIORITY.md"]
+    assert "not a task" in skips["archive/epic-2-search/README.md"]
+    archived = by_key(plan)["task-8"]  # archive/ filed by epic: still archived work
+    assert archived.deleted and archived.status == "completed" and archived.parent_key == "task-2"
+    assert not any("doc-1" in i.key for i in plan.items) and not any("docs/" in s.origin for s in plan.skips)
+    assert plan.records_read == len(plan.items) + len(plan.skips) == 13
 
 
 def test_front_matter_edge_cases(tmp_path: Path) -> None:

@@ -83,8 +83,8 @@ async def test_without_a_daemon_the_cli_imports_into_the_store_itself(tmp_path: 
     assert item_count(store) == 0
     done = await statusd(config, "import", "backlog", str(BACKLOG / "backlog"))
     assert done.returncode == 0, done.stderr
-    assert "created 9, updated 0, unchanged 0, skipped 1" in done.stdout
-    assert item_count(store) == 9
+    assert "created 10, updated 0, unchanged 0, skipped 3" in done.stdout
+    assert item_count(store) == 10
 
 
 async def test_import_tasks_sends_progress_notifications_to_a_caller_that_asks(daemon: DaemonProcess) -> None:

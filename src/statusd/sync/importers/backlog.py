@@ -19,14 +19,18 @@ from statusd.sync.importers.frontmatter import FrontMatterError, _TextLoader
 from statusd.sync.importers.plan import Plan, PlannedEdge, make_item
 
 DEFAULT_STATUSES = ["To Do", "In Progress", "Done"]
-# (folder, how it is imported); order decides which of two files with one id is "first".
+# (folder prefix, how it is imported), most specific first; this order also decides which of two
+# files with one id is "first". Files in subfolders count (people file archived work by epic).
 FOLDERS = (
-    ("tasks", "task"),
-    ("drafts", "draft"),
-    ("completed", "completed"),
-    ("archive/tasks", "archived"),
-    ("archive/drafts", "archived_draft"),
+    ("tasks/", "task"),
+    ("drafts/", "draft"),
+    ("completed/", "completed"),
+    ("archive/drafts/", "archived_draft"),
+    ("archive/milestones/", ""),
+    ("archive/", "archived"),
 )
+# Backlog.md's own documents: not tasks, so not records of this import.
+NOT_TASKS = ("docs/", "decisions/", "milestones/")
 DRAFT_REASON = "Backlog.md draft: not yet promoted to a task"
 _FILE_ID = re.compile(r"^([A-Za-z][A-Za-z0-9_]*-\d+(?:\.\d+)*)\b")
 _HANDLED = frozenset({"id", "title", "status", "priority", "dependencies", "parent_task_id"})
@@ -103,21 +107,37 @@ def read(path: Path) -> Plan:
         plan.warnings.append(f"{config['_unreadable']}: not valid YAML; using the default statuses")
     statuses = Statuses(config.get("statuses"))
     parsed: list[tuple[Path, str, dict[str, Any], str, bool]] = []
-    for folder, kind in FOLDERS:
-        directory = root / folder
-        if not directory.is_dir():
+    for rank, rel, file in sorted(_task_files(root)):
+        kind = FOLDERS[rank][1] if rank < len(FOLDERS) else ""
+        plan.records_read += 1
+        if not kind:
+            plan.skip(rel, "not in a Backlog.md task folder (tasks/, drafts/, completed/, archive/)")
             continue
-        for file in sorted(directory.glob("*.md")):
-            plan.records_read += 1
-            rel = str(file.relative_to(root))
-            try:
-                data, body = frontmatter.split(file.read_text(encoding="utf-8", errors="replace"))
-            except FrontMatterError as exc:
-                plan.skip(f"{rel}:{exc.line}", str(exc).split(": ", 1)[1])
-                continue
-            parsed.append((file, kind, data or {}, body, data is None))
+        try:
+            data, body = frontmatter.split(file.read_text(encoding="utf-8", errors="replace"))
+        except FrontMatterError as exc:
+            plan.skip(f"{rel}:{exc.line}", str(exc).split(": ", 1)[1])
+            continue
+        if data is None and not _FILE_ID.match(file.stem):
+            plan.skip(rel, "no front matter and no task id in the file name (not a task)")
+            continue
+        parsed.append((file, kind, data or {}, body, data is None))
     _map(plan, root, statuses, parsed)
     return plan
+
+
+def _task_files(root: Path) -> list[tuple[int, str, Path]]:
+    """Every markdown file under the backlog folder except Backlog.md's documents, ranked by folder."""
+    out = []
+    for file in root.rglob("*.md"):
+        rel = file.relative_to(root).as_posix()
+        if rel.startswith(NOT_TASKS) or rel.startswith(".") or rel == "archive/milestones" or not file.is_file():
+            continue
+        rank = next((i for i, (prefix, _) in enumerate(FOLDERS) if rel.startswith(prefix)), len(FOLDERS))
+        if rank < len(FOLDERS) and not FOLDERS[rank][1]:
+            continue  # archived milestones are documents too
+        out.append((rank, rel, file))
+    return out
 
 
 def _map(plan: Plan, root: Path, statuses: Statuses, parsed: list[tuple[Path, str, dict[str, Any], str, bool]]) -> None:
