@@ -10,7 +10,7 @@ import pytest
 from importer_support import BACKLOG, BEADS, TASKMASTER_TAGGED, get_item, list_items, update_item, warning
 
 from statusd import models as m
-from statusd.store import Store, WriteContext, conflicts, dependencies
+from statusd.store import Store, WriteContext, conflicts, dependencies, report
 from statusd.sync.importers import apply, read_plan
 
 
@@ -190,3 +190,33 @@ async def test_a_record_tombstoned_in_beads_since_the_last_import_deletes_its_it
     assert (result["deleted"], result["created"], result["updated"]) == (1, 0, 0)
     assert get_item(store, by_source_id(store)["app-o3p"]["id"])["deleted_at"] is not None
     assert (await run_import(store, "beads", beads_copy))["deleted"] == 0
+
+
+async def test_archived_items_are_not_imported_twice_nor_changed(tmp_path: Path, beads_copy: Path) -> None:
+    moments = iter(f"2026-0{month}-01T00:00:00.000000Z" for month in range(1, 10))
+    now = {"at": next(moments)}
+    async with Store(tmp_path / "s.sqlite3", machine="m1", clock=lambda: now["at"]) as store:
+        await run_import(store, "beads", beads_copy)
+        now["at"] = next(moments)
+        await store.write(report.archive, WriteContext(actor="archiver"), 0)  # everything is older than "now"
+        edit_line(beads_copy, '"id":"app-c3d"', '"priority":4', '"priority":1')
+        again = await run_import(store, "beads", beads_copy)
+        assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 11)
+        warning(again, "app-c3d", "archived in statusd")
+
+
+async def test_a_source_parent_that_no_longer_fits_statusd_tree_is_a_warning_not_a_failure(
+    store: Store, beads_copy: Path
+) -> None:
+    await run_import(store, "beads", beads_copy)
+    items = by_source_id(store)
+    # In statusd, the chores epic (with app-c3d under it) moves under app-a1b.1.1: app-c3d is now at depth 4.
+    await update_item(store, items["app-e5f"]["id"], parent_id=items["app-a1b.1.1"]["id"])
+    assert get_item(store, items["app-c3d"]["id"])["depth"] == 4
+    # The source now files app-m2n under app-c3d: depth 5, which statusd cannot hold.
+    parent_edge = '{"issue_id":"app-m2n","depends_on_id":"app-c3d","type":"parent-child"},'
+    edit_line(beads_copy, '"id":"app-m2n"', '"dependencies":[', '"dependencies":[' + parent_edge)
+    result = await run_import(store, "beads", beads_copy)
+    assert "depth" in warning(result, "app-m2n keeps its statusd parent")
+    assert get_item(store, items["app-m2n"]["id"])["parent_id"] is None
+    assert (await run_import(store, "beads", beads_copy))["updated"] == 0  # said once

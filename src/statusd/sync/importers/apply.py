@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statusd import models as m
-from statusd.errors import StatusdError
+from statusd.errors import CycleDetectedError, DepthLimitError, StatusdError, ValidationError
 from statusd.models import MAX_DEPTH, new_id
 from statusd.store import entities as ent
 from statusd.store import history, workitems
@@ -142,9 +142,7 @@ def apply_plan(write: Callable[..., Any], ctx: WriteContext, plan: Plan, options
 
 
 def _existing(conn: sqlite3.Connection, source: str) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(
-        f"{WORK_ITEM.select} WHERE json_extract(metadata, '$.source') = ? AND archived_at IS NULL", (source,)
-    ).fetchall()
+    rows = conn.execute(f"{WORK_ITEM.select} WHERE json_extract(metadata, '$.source') = ?", (source,)).fetchall()
     out: dict[str, dict[str, Any]] = {}
     for raw in rows:
         row = ent.decode(WORK_ITEM, raw)
@@ -209,28 +207,29 @@ def _apply_item(
     depths: dict[str, int],
     report: _Report,
 ) -> str:
+    # The source's intent (remembered as seen); where statusd can place a new item may differ.
+    desired = _desired(item, ids.get(item.parent_key) if item.parent_key is not None else None)
+    if row is not None:
+        return _reconcile(conn, ctx, item, row, desired, report)
     parent_id, depth = _parent_for(conn, item, ids, depths, report)
-    desired = _desired(item, parent_id)
-    if row is None:
-        metadata = m.validate_item_metadata(item.item_type, _owned(item))
-        metadata[IMPORT_STATE] = {"version": 1, "seen": {k: fingerprint(v) for k, v in desired.items()}}
-        values = {
-            "item_type": item.item_type,
-            "title": item.title,
-            "description": item.description,
-            "status": item.status,
-            "priority": item.priority,
-            "parent_id": parent_id,
-            "depth": depth,
-            "metadata": metadata,
-            "deleted_at": ctx.now if item.deleted else None,
-        }
-        report.created += 1
-        ident = str(ent.insert(conn, ctx, WORK_ITEM, values)["id"])
-        if not item.deleted:
-            depths[ident] = depth
-        return ident
-    return _reconcile(conn, ctx, item, row, desired, report)
+    metadata = m.validate_item_metadata(item.item_type, _owned(item))
+    metadata[IMPORT_STATE] = {"version": 1, "seen": {k: fingerprint(v) for k, v in desired.items()}}
+    values = {
+        "item_type": item.item_type,
+        "title": item.title,
+        "description": item.description,
+        "status": item.status,
+        "priority": item.priority,
+        "parent_id": parent_id,
+        "depth": depth,
+        "metadata": metadata,
+        "deleted_at": ctx.now if item.deleted else None,
+    }
+    report.created += 1
+    ident = str(ent.insert(conn, ctx, WORK_ITEM, values)["id"])
+    if not item.deleted:
+        depths[ident] = depth
+    return ident
 
 
 def _reconcile(
@@ -243,6 +242,11 @@ def _reconcile(
 ) -> str:
     state = (row["metadata"] or {}).get(IMPORT_STATE) or {}
     seen: dict[str, str] = dict(state.get("seen") or {})
+    if row["archived_at"] is not None:  # archived items are read-only
+        if any(fingerprint(v) != seen.get(k) for k, v in desired.items()):
+            report.warnings.append(f"{item.origin}: {item.source_id} changed but is archived in statusd; not updated")
+        report.unchanged += 1
+        return str(row["id"])
     current = _current(row, list(desired))
     changes: dict[str, Any] = {}
     clashes: dict[str, Any] = {}
@@ -268,7 +272,15 @@ def _reconcile(
     for name in ("title", "description", "status", "priority", "parent_id", "deleted"):
         if name in changes:
             args[name] = changes[name]
-    workitems.update(conn, ctx, m.parse_args(m.UpdateWorkItemArgs, args))  # type: ignore[arg-type]
+    try:
+        workitems.update(conn, ctx, m.parse_args(m.UpdateWorkItemArgs, args))  # type: ignore[arg-type]
+    except (CycleDetectedError, DepthLimitError, ValidationError) as exc:  # raised before anything is written
+        if "parent_id" not in args:
+            raise
+        # statusd's tree moved since the last import; the source's new parent no longer fits in it.
+        report.warnings.append(f"{item.origin}: {item.source_id} keeps its statusd parent: {exc}")
+        args.pop("parent_id")
+        workitems.update(conn, ctx, m.parse_args(m.UpdateWorkItemArgs, args))  # type: ignore[arg-type]
     if changes:
         report.updated += 1
     else:
