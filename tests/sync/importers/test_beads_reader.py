@@ -119,3 +119,11 @@ def test_nul_and_overlong_text_fit_the_store(tmp_path: Path) -> None:
     assert item.description is not None and len(item.description) == 20_000 and "\x00" not in item.description
     assert item.description.startswith("a\ufffdb")
     assert len(item.metadata["beads"]["description_rest"]) == 25_003 - 20_000
+
+
+def test_a_byte_order_mark_and_unicode_line_separators_inside_strings_do_not_split_records(tmp_path: Path) -> None:
+    file = tmp_path / "issues.jsonl"
+    text = '{"id":"x-1","title":"one\u2028two\u0085three","status":"open"}\r\n{"id":"x-2","title":"second"}\n'
+    file.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    plan = read_plan("beads", file)
+    assert [i.title for i in plan.items] == ["one\u2028two\u0085three", "second"] and not plan.skips

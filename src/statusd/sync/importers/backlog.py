@@ -86,7 +86,7 @@ def _config(root: Path) -> dict[str, Any]:
             import yaml
 
             try:
-                data = yaml.load(candidate.read_text(encoding="utf-8"), Loader=_TextLoader)
+                data = yaml.load(candidate.read_text(encoding="utf-8-sig", errors="replace"), Loader=_TextLoader)
             except yaml.YAMLError:
                 return {"_unreadable": str(candidate)}
             return data if isinstance(data, dict) else {}
@@ -114,7 +114,7 @@ def read(path: Path) -> Plan:
             plan.skip(rel, "not in a Backlog.md task folder (tasks/, drafts/, completed/, archive/)")
             continue
         try:
-            data, body = frontmatter.split(file.read_text(encoding="utf-8", errors="replace"))
+            data, body = frontmatter.split(file.read_text(encoding="utf-8-sig", errors="replace"))
         except FrontMatterError as exc:
             plan.skip(f"{rel}:{exc.line}", str(exc).split(": ", 1)[1])
             continue

@@ -54,7 +54,8 @@ def read(path: Path) -> Plan:
     file = locate(path)
     plan = Plan(source="beads", path=str(file))
     records: dict[str, tuple[int, dict[str, Any]]] = {}
-    for number, raw in enumerate(file.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+    # split("\n"), not splitlines(): JSON strings may hold U+0085 or U+2028 raw, and they are not line breaks.
+    for number, raw in enumerate(file.read_text(encoding="utf-8-sig", errors="replace").split("\n"), start=1):
         origin = f"{file.name}:{number}"
         if not raw.strip():
             continue

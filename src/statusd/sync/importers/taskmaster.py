@@ -43,7 +43,7 @@ def read(path: Path) -> Plan:
     file = locate(path)
     plan = Plan(source="taskmaster", path=str(file))
     try:
-        data = json.loads(file.read_text(encoding="utf-8", errors="replace"))
+        data = json.loads(file.read_text(encoding="utf-8-sig", errors="replace"))
     except ValueError as exc:
         plan.skip(f"{file.name}:{getattr(exc, 'lineno', 1)}", f"not valid JSON ({exc})")
         return plan
