@@ -74,7 +74,7 @@ async def _import_offline(settings: Settings, source: str, path: Path, dry_run: 
 
     try:
         plan = importers.read_plan(source, path)
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+    except (OSError, ValueError) as exc:
         raise ValidationError.one("path", str(exc)) from None
     replicated = settings.postgres_dsn() is not None  # queued in the outbox; the daemon pushes it on start
     store = Store(settings.store.path, machine=machine_name(), replicated=replicated, project=settings.project)

@@ -159,7 +159,7 @@ async def _import_tasks(svc: Service, a: m.ImportTasksArgs, call: Call) -> dict[
 
     try:
         plan = await asyncio.to_thread(importers.read_plan, a.source, a.path)
-    except (FileNotFoundError, NotADirectoryError, PermissionError, UnicodeError) as exc:
+    except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the path, …
         raise ValidationError.one("path", str(exc)) from None
     options = apply.Options(dry_run=a.dry_run, progress=_threadsafe(call.progress))
     try:

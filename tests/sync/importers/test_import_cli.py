@@ -66,9 +66,10 @@ async def test_a_failure_injected_in_the_daemon_rolls_back_and_exits_non_zero(tm
         assert failed.returncode == 1 and "failure injected after 4 items" in failed.stderr
         async with proc.client() as c:
             assert (await c.call("list_work_items", include_deleted=True))["total_count"] == 0
-            with pytest.raises(ValidationError) as bad:
-                await c.call("import_tasks", source="beads", path=str(tmp_path / "nowhere"))
-            assert bad.value.details["fields"][0]["field"] == "path"
+            for path in (str(tmp_path / "nowhere"), "bad\x00path", str(tmp_path)):
+                with pytest.raises(ValidationError) as bad:
+                    await c.call("import_tasks", source="beads", path=path)
+                assert bad.value.details["fields"][0]["field"] == "path"
     finally:
         assert proc.stop() == 0
         proc.cleanup()
