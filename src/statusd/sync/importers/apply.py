@@ -28,8 +28,8 @@ from statusd.models import MAX_DEPTH, new_id
 from statusd.store import entities as ent
 from statusd.store import history, workitems
 from statusd.store.db import WriteContext
-from statusd.store.dependencies import edge_id
-from statusd.store.entities import DEPENDENCY, WORK_ITEM
+from statusd.store.entities import WORK_ITEM
+from statusd.sync.importers import edges
 from statusd.sync.importers.plan import IMPORT_STATE, Plan, PlannedItem, fingerprint
 
 Progress = Callable[[int, int], None]
@@ -92,7 +92,16 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
             time.sleep(0)  # hand the GIL to the loop thread: other clients' reads go on during an import
         if options.progress is not None and (done % step == 0 or done == len(plan.items)):
             options.progress(done, total)
-    _apply_edges(conn, ctx, plan, ids, report, options, len(plan.items), total, step)
+    on_edge = None
+    if options.progress is not None:
+        progress, offset = options.progress, len(plan.items)
+
+        def on_edge(n: int) -> None:
+            if n % step == 0:
+                progress(offset + n, total)
+
+    counts = edges.apply(conn, ctx, plan.edges, ids, report.warnings, on_edge)
+    report.edges_created, report.edges_unchanged = counts
     planned = {item.key for item in plan.items}
     for key, origin in plan.gone:
         row = existing.get(key)
@@ -343,62 +352,3 @@ def _delete_gone(
     args = {"id": row["id"], "version": row["version"], "deleted": True, "metadata": meta, "actor": ctx.actor[:100]}
     workitems.update(conn, ctx, m.parse_args(m.UpdateWorkItemArgs, args))  # type: ignore[arg-type]
     report.deleted += 1
-
-
-def _waits_graph(conn: sqlite3.Connection) -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for a, b, kind in conn.execute(
-        "SELECT work_item_id, depends_on_id, dependency_type FROM dependencies WHERE deleted_at IS NULL"
-    ):
-        waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
-        graph.setdefault(waiter, set()).add(prereq)
-    return graph
-
-
-def _reaches(graph: dict[str, set[str]], start: str, target: str) -> bool:
-    stack, seen = [start], {start}
-    while stack:
-        node = stack.pop()
-        if node == target:
-            return True
-        for nxt in graph.get(node, ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return False
-
-
-def _apply_edges(
-    conn: sqlite3.Connection,
-    ctx: WriteContext,
-    plan: Plan,
-    ids: dict[str, str],
-    report: _Report,
-    options: Options,
-    offset: int,
-    total: int,
-    step: int,
-) -> None:
-    graph = _waits_graph(conn)
-    for n, edge in enumerate(plan.edges, start=1):
-        waiter, prereq = ids[edge.waiter], ids[edge.prereq]
-        ident = edge_id(waiter, prereq, "depends_on")
-        row = ent.get(conn, DEPENDENCY, ident)
-        mirrored = ent.get(conn, DEPENDENCY, edge_id(prereq, waiter, "blocks"))
-        if (row and row["deleted_at"] is None) or (mirrored and mirrored["deleted_at"] is None):
-            report.edges_unchanged += 1
-        elif row is not None:
-            report.warnings.append(
-                f"{edge.origin}: edge {edge.waiter} -> {edge.prereq} was removed in statusd; not restored"
-            )
-        elif _reaches(graph, prereq, waiter):
-            report.warnings.append(
-                f"{edge.origin}: {edge.kind} edge {edge.waiter} -> {edge.prereq} skipped: it would close a cycle"
-            )
-        else:
-            values = {"work_item_id": waiter, "depends_on_id": prereq, "dependency_type": "depends_on"}
-            ent.insert(conn, ctx, DEPENDENCY, values, ident)
-            graph.setdefault(waiter, set()).add(prereq)
-            report.edges_created += 1
-        if options.progress is not None and n % step == 0:
-            options.progress(offset + n, total)
