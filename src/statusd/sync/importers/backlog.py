@@ -16,7 +16,7 @@ from typing import Any
 
 from statusd.sync.importers import frontmatter
 from statusd.sync.importers.frontmatter import FrontMatterError, _TextLoader
-from statusd.sync.importers.plan import Plan, PlannedEdge, make_item
+from statusd.sync.importers.plan import Plan, PlannedEdge, as_list, make_item
 
 DEFAULT_STATUSES = ["To Do", "In Progress", "Done"]
 # (folder prefix, how it is imported), most specific first; this order also decides which of two
@@ -225,8 +225,7 @@ def _map(plan: Plan, root: Path, statuses: Statuses, parsed: list[tuple[Path, st
         if parent:
             item.parent_key = resolve(parent)
         plan.items.append(item)
-        deps = data.get("dependencies") or []
-        for dep in deps if isinstance(deps, list) else [deps]:
+        for dep in as_list(data.get("dependencies")):
             if str(dep).strip():
                 plan.edges.append(PlannedEdge(key, resolve(dep), rel, "dependencies"))
 

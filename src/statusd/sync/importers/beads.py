@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from statusd.sync.importers.plan import Plan, PlannedEdge, make_item
+from statusd.sync.importers.plan import Plan, PlannedEdge, as_list, make_item
 
 PRIORITIES = {0: "critical", 1: "high", 2: "medium", 3: "low", 4: "low"}
 STATUSES = {"blocked": "blocked", "closed": "completed", "done": "completed"}
@@ -65,6 +65,9 @@ def read(path: Path) -> Plan:
         except json.JSONDecodeError as exc:
             plan.skip(origin, f"not valid JSON ({exc.msg} at column {exc.colno})")
             continue
+        except RecursionError:
+            plan.skip(origin, "JSON nested too deeply to read")
+            continue
         if not isinstance(rec, dict):
             plan.skip(origin, "not a JSON object")
             continue
@@ -103,7 +106,7 @@ def _map(plan: Plan, file: Path, records: dict[str, tuple[int, dict[str, Any]]])
         namespace = {k: v for k, v in rec.items() if k not in _HANDLED}
         namespace["priority"] = rec.get("priority")  # the exact 0-4 value, so an export gives 4 back as 4
         other_edges: list[dict[str, Any]] = []
-        for dep in rec.get("dependencies") or []:
+        for dep in as_list(rec.get("dependencies")):
             if not isinstance(dep, dict):
                 plan.warnings.append(f"{origin}: {ident} has a dependency that is not an object; ignored")
                 continue

@@ -61,6 +61,8 @@ def split(text: str) -> tuple[dict[str, Any] | None, str]:
     block = "\n".join(_people_line(line) for line in match.group(1).splitlines())
     try:
         data = yaml.load(block, Loader=_TextLoader)
+    except RecursionError:
+        raise FrontMatterError(2, "front matter nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 1  # +1 for the opening ---, +1 for 1-based

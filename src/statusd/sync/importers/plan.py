@@ -83,14 +83,26 @@ def clean(text: str) -> str:
     return _BAD_CHARS.sub("\ufffd", text)
 
 
-def clean_value(value: Any) -> Any:
-    """``clean`` every string inside a JSON-shaped value; drop non-finite numbers to text."""
+def as_list(value: Any) -> list[Any]:
+    """A field the tool writes as a list, whatever a hand-edited file put there."""
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+MAX_NESTING = 16  # deeper source data is kept as JSON text: MCP answers and replication stay shallow
+
+
+def clean_value(value: Any, depth: int = 0) -> Any:
+    """``clean`` every string inside a JSON-shaped value; non-finite numbers and odd types become text."""
     if isinstance(value, str):
         return clean(value)
+    if isinstance(value, dict | list | tuple) and depth >= MAX_NESTING:
+        return clean(json.dumps(value, ensure_ascii=False, default=str))
     if isinstance(value, dict):
-        return {clean(str(k)): clean_value(v) for k, v in value.items()}
+        return {clean(str(k)): clean_value(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [clean_value(v) for v in value]
+        return [clean_value(v, depth + 1) for v in value]
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return str(value)
     if value is None or isinstance(value, bool | int | float):

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from statusd.sync.importers.plan import Plan, PlannedEdge, make_item
+from statusd.sync.importers.plan import Plan, PlannedEdge, as_list, make_item
 
 STATUSES = {
     "pending": "active",
@@ -44,7 +44,7 @@ def read(path: Path) -> Plan:
     plan = Plan(source="taskmaster", path=str(file))
     try:
         data = json.loads(file.read_text(encoding="utf-8-sig", errors="replace"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         plan.skip(f"{file.name}:{getattr(exc, 'lineno', 1)}", f"not valid JSON ({exc})")
         return plan
     if not isinstance(data, dict):
@@ -103,9 +103,9 @@ def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legac
         raw_status, status = _status(plan, origin, task.get("status"))
         priority = _priority(task.get("priority"), "medium")
         plan.items.append(_item(plan, file, key, tid, origin, task, raw_status, status, priority, root_key, tag))
-        for dep in task.get("dependencies") or []:
+        for dep in as_list(task.get("dependencies")):
             plan.edges.append(PlannedEdge(key, f"{tag}/{dep}", origin, "dependencies"))
-        for sub_index, sub in enumerate(task.get("subtasks") or []):
+        for sub_index, sub in enumerate(as_list(task.get("subtasks"))):
             sub_origin = f"{origin}.subtasks[{sub_index}]"
             plan.records_read += 1
             if not isinstance(sub, dict) or sub.get("id") is None:
@@ -118,8 +118,8 @@ def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legac
             plan.items.append(
                 _item(plan, file, sub_key, sid, sub_origin, sub, raw_sub, sub_status, sub_priority, key, tag)
             )
-            siblings = {str(s.get("id")) for s in task.get("subtasks") or [] if isinstance(s, dict)}
-            for dep in sub.get("dependencies") or []:
+            siblings = {str(s.get("id")) for s in as_list(task.get("subtasks")) if isinstance(s, dict)}
+            for dep in as_list(sub.get("dependencies")):
                 plan.edges.append(
                     PlannedEdge(sub_key, _subtask_dep(tag, tid, dep, siblings, top_ids), sub_origin, "dependencies")
                 )
