@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from statusd.store import Store, WriteContext
@@ -45,6 +45,7 @@ async def apply_to(store: Store, source: str, path: Path) -> None:
 
 @SETTINGS
 @given(lines=lines)
+@example(lines=[json.dumps({"id": "a-1", "dependencies": 5, "title": ["t"], "priority": True}), "[[[[", '"x"'])
 async def test_any_beads_line_is_an_item_or_a_skip(tmp_path: Path, store: Store, lines: list[str]) -> None:
     file = tmp_path / "issues.jsonl"
     file.write_text("\n".join(lines) + "\n")
@@ -71,6 +72,14 @@ tasks = st.lists(
         tasks.map(lambda t: {"tasks": t}),
         st.dictionaries(st.text(min_size=1, max_size=6), tasks.map(lambda t: {"tasks": t}) | values, max_size=3),
     )
+)
+@example(
+    body={
+        "tasks": [
+            {"id": 1, "dependencies": 7, "subtasks": 3},
+            {"id": {"x": 1}, "subtasks": [{"id": 1, "dependencies": 2.5}]},
+        ]
+    }
 )
 async def test_any_tasks_json_imports_or_reports(tmp_path: Path, store: Store, body: dict) -> None:  # type: ignore[type-arg]
     (tmp_path / "tasks.json").write_text(json.dumps(body))
