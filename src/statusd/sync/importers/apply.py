@@ -1,8 +1,9 @@
 """Apply a :class:`Plan` to the store: one writer transaction, all or nothing.
 
-The narrow interface — ``apply_plan(conn, ctx, plan, options) -> report`` run through
-``Store.write`` — is what the shared migration machinery can later wrap (dry run, failure
-injection and progress are options here so they need nothing from outside).
+The narrow interface is ``run(conn, ctx, plan, options) -> report``, a transaction body for
+``Store.write`` (``apply_plan`` runs it and turns a dry run's rollback back into its report). The
+shared migration machinery can later wrap exactly that: dry run, failure injection and progress
+are options here, so nothing else is needed from outside.
 
 Re-import is keyed on ``(metadata.source, metadata.source_key)``. Each item remembers, in
 ``metadata.import_state``, a fingerprint of every field as the import last wrote it and the
@@ -14,6 +15,7 @@ store's, ``base`` what the previous import wrote), settled with ``resolve_confli
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sqlite3
@@ -34,7 +36,6 @@ from statusd.sync.importers.plan import IMPORT_STATE, Plan, PlannedItem, fingerp
 
 Progress = Callable[[int, int], None]
 YIELD_EVERY = 250
-FIELDS = ("title", "description", "status", "priority", "parent_id", "deleted")
 
 
 class ImportAborted(StatusdError):
@@ -132,8 +133,6 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
 def apply_plan(write: Callable[..., Any], ctx: WriteContext, plan: Plan, options: Options) -> Any:
     """Call ``write(run, ctx, plan, options)`` (``Store.write`` or ``write_sync``) and turn a dry run's
     rollback back into its report. Awaitable when ``write`` is."""
-    import inspect
-
     try:
         outcome = write(run, ctx, plan, options)
     except DryRun as dry:
