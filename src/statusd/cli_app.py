@@ -282,7 +282,7 @@ def _print_migration(result: dict[str, Any]) -> None:
     out.print(f"data preserved: {result.get('data_preservation_percentage')}%", markup=False)
     if result.get("backup"):
         out.print(f"backup: {result['backup']}", markup=False)
-    for warning in result.get("warnings", []):
+    for warning in result.get("migration_warnings", []):
         out.print(f"warning: {warning}", markup=False, style="yellow")
     for line in result.get("abbreviated_commit_hashes", []):
         out.print(f"abbreviated commit hash: {line}", markup=False)
@@ -348,3 +348,6 @@ async def _bootstrap(settings: Settings) -> int:
                 return await rep.bootstrap(progress=report)
         finally:
             await rep.close()
+
+
+from statusd import cli_transfer  # noqa: E402, F401 - registers ``import`` and ``export`` on ``app``

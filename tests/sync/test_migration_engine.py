@@ -84,7 +84,7 @@ async def test_prompts_dir_adds_session_prompts(store: Store, tmp_path: Path) ->
     result = await migrate_path(store, status, prompts_dir=prompts)
     assert result["success"] is True
     assert result["reconciliation"]["session_prompts"] == {"source": 1, "migrated": 1, "match": True}
-    assert any("malformed front matter" in w and "broken" in w for w in result["warnings"])
+    assert any("malformed front matter" in w and "broken" in w for w in result["migration_warnings"])
     row = store.reader.execute(
         "SELECT title, description, metadata FROM work_items WHERE item_type='session'"
     ).fetchone()

@@ -7,11 +7,13 @@ so the whole listing stays well under its 6,000-token budget.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusd import models as m
+from statusd.errors import ValidationError
 from statusd.store import (
     configuration,
     conflicts,
@@ -156,7 +158,36 @@ async def _resolve_conflict(svc: Service, a: m.ResolveConflictArgs, call: Call) 
 async def _migrate_legacy_markdown(svc: Service, a: m.MigrateLegacyArgs, call: Call) -> dict[str, Any]:
     from statusd.sync.migrate import migrate_tool
 
-    return await migrate_tool(svc.store, svc.mirror, a.path, a.dry_run, a.prompts_dir, call.actor)
+    progress = _threadsafe(call.progress)
+    return await migrate_tool(svc.store, svc.mirror, a.path, a.dry_run, a.prompts_dir, call.actor, progress)
+
+
+async def _import_tasks(svc: Service, a: m.ImportTasksArgs, call: Call) -> dict[str, Any]:
+    from statusd.sync import importers
+    from statusd.sync.importers import apply
+
+    try:
+        plan = await asyncio.to_thread(importers.read_plan, a.source, a.path)
+    except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the path, …
+        raise ValidationError.one("path", str(exc)) from None
+    options = apply.Options(dry_run=a.dry_run, progress=_threadsafe(call.progress))
+    try:
+        return await svc.write(call, apply.run, plan, options)
+    except apply.DryRun as dry:
+        call.sync = "local_only"
+        return dry.report
+
+
+def _threadsafe(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
+    """Progress is reported from the writer thread; hand it to the loop that owns the caller."""
+    if progress is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def report(done: int, total: int) -> None:
+        loop.call_soon_threadsafe(progress, done, total)
+
+    return report
 
 
 def _tool(name: str, description: str, args: type[m.Args], handler: Handler, *, writes: bool = False) -> Tool:
@@ -192,7 +223,7 @@ TOOLS: dict[str, Tool] = {
         _tool(
             "list_work_items",
             "List work items (compact rows) with filters; parent_id 'root' = top level; ready = "
-            "claimable now; text searches title/description. Paginate with next_cursor.",
+            "claimable now; text searches title/description/imported source id. Paginate with next_cursor.",
             m.ListWorkItemsArgs,
             _list_work_items,
         ),
@@ -316,6 +347,14 @@ TOOLS: dict[str, Tool] = {
             "keeps PATH.backup; rolls back on any failed check. dry_run reports without changing anything.",
             m.MigrateLegacyArgs,
             _migrate_legacy_markdown,
+            writes=True,
+        ),
+        _tool(
+            "import_tasks",
+            "Import beads (.beads/issues.jsonl), Backlog.md (backlog/) or Task Master (tasks.json) from path, "
+            "all or nothing; re-import updates changed records only. Returns created/updated/unchanged/skipped.",
+            m.ImportTasksArgs,
+            _import_tasks,
             writes=True,
         ),
         _tool(

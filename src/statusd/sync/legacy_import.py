@@ -179,7 +179,7 @@ class LegacyPlan:
             "created": self.created,
             "kept_lines": s.kept_lines,
             "abbreviated_commit_hashes": self.abbreviated,
-            "warnings": list(s.warnings),
+            "migration_warnings": list(s.warnings),  # "warnings" belongs to the result envelope
         }  # fmt: skip
 
     # --- apply ---------------------------------------------------------------------------------

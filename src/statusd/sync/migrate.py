@@ -130,7 +130,13 @@ def migrate_path_sync(
 
 
 async def migrate_tool(
-    store: Store, mirror: Mirror | None, path_text: str, dry_run: bool, prompts_dir: str | None, actor: str
+    store: Store,
+    mirror: Mirror | None,
+    path_text: str,
+    dry_run: bool,
+    prompts_dir: str | None,
+    actor: str,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The ``migrate_legacy_markdown`` tool: a relative path is taken from the project directory."""
     path = Path(path_text)
@@ -141,4 +147,6 @@ async def migrate_tool(
         prompts = Path(prompts_dir)
         if not prompts.is_absolute() and mirror is not None:
             prompts = mirror.path.parent / prompts
-    return await migrate_path(store, path, dry_run=dry_run, mirror=mirror, actor=actor, prompts_dir=prompts)
+    return await migrate_path(
+        store, path, dry_run=dry_run, mirror=mirror, actor=actor, prompts_dir=prompts, progress=progress
+    )

@@ -159,7 +159,7 @@ class Mirror:
             "imports": self.imports,
             "first_start_migration": None
             if self.last_migration is None
-            else {k: self.last_migration.get(k) for k in ("success", "errors", "backup", "warnings")},
+            else {k: self.last_migration.get(k) for k in ("success", "errors", "backup", "migration_warnings")},
         }
 
     def pause(self, reason: str, error: dict[str, Any] | None = None) -> None:
