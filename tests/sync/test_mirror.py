@@ -167,24 +167,19 @@ async def test_the_humans_own_sections_stay_byte_for_byte_in_place(tmp_path: Pat
         assert text.index("## Vendors (") < text.index(notes) < text.index("## Work Items")
 
 
-async def test_a_deleted_file_is_written_again_and_a_foreign_file_is_left_alone(tmp_path: Path) -> None:
+async def test_a_foreign_file_is_migrated_with_a_backup_and_a_deleted_file_is_written_again(tmp_path: Path) -> None:
     foreign = "# Our status\n\n- [ ] something we track by hand\n"
     (tmp_path / ".project_status.md").write_text(foreign)
     async with mirror_env(tmp_path) as env:
-        assert env.mirror.state == "paused" and env.mirror.foreign
-        assert "not written by statusd" in (env.mirror.reason or "")
-        await env.create_item("Not mirrored yet")
-        env.events.put_nowait({env.path.name})
-        assert await env.mirror.import_file() is None
-        assert env.text() == foreign
-        assert len(env.items()) == 1
+        assert env.mirror.state == "running"
+        assert (tmp_path / ".project_status.md.backup").read_text() == foreign
+        assert [i["title"] for i in env.items()] == ["something we track by hand"]
+        text = await env.written_with("something we track by hand (task, medium) ^")
+        assert text.startswith("<!-- statusd mirror") and "# Our status\n" in text
 
-    os.unlink(tmp_path / ".project_status.md")
-    async with mirror_env(tmp_path) as env:
-        await env.written_with("Not mirrored yet")
         env.path.unlink()
         env.events.put_nowait({env.path.name})
-        await env.written_with("Not mirrored yet")
+        await env.written_with("something we track by hand")
 
 
 async def test_sync_status_reports_the_mirror(tmp_path: Path) -> None:
