@@ -211,3 +211,39 @@ async def test_a_second_save_before_ids_are_written_back_does_not_duplicate_new_
         assert len([i for i in env.items() if i["title"] == "Its child"]) == 1
         assert env.item(item["id"])["deleted_at"] is not None  # the second save removed that line
         assert env.store.reader.execute("SELECT COUNT(*) FROM conflicts").fetchone()[0] == 0
+
+
+async def test_a_restart_after_a_crash_never_reverts_changes_the_file_had_not_caught_up_with(tmp_path: Path) -> None:
+    async with mirror_env(tmp_path) as env:
+        ahead = await env.create_item("Store will be ahead")
+        edited = await env.create_item("Human edits this one")
+        text = await env.written_with("Human edits this one")
+        # The daemon "crashes" after committing a change the file never showed (the writer held off).
+        env.mirror.state = "paused"
+        await env.update_item(ahead["id"], title="Changed just before the crash")
+        sid = env.sid(edited["id"])
+    assert "Changed just before the crash" not in (tmp_path / ".project_status.md").read_text()
+
+    # While the daemon is down, a human edits another line of the (stale) file.
+    stale = text.replace(f"Human edits this one (task, medium) ^{sid}", f"Edited while down (task, high) ^{sid}")
+    (tmp_path / ".project_status.md").write_text(stale)
+
+    async with mirror_env(tmp_path) as env:
+        assert env.item(ahead["id"])["title"] == "Changed just before the crash"  # not reverted to the file's
+        row = env.item(edited["id"])
+        assert (row["title"], row["priority"]) == ("Edited while down", "high")  # the human's edit applied
+        text = await env.written_with("Changed just before the crash")
+        assert "Edited while down (task, high)" in text
+        assert env.store.reader.execute("SELECT COUNT(*) FROM conflicts").fetchone()[0] == 0
+
+
+async def test_a_restart_with_an_untouched_file_imports_nothing(tmp_path: Path) -> None:
+    async with mirror_env(tmp_path) as env:
+        item = await env.create_item("Steady")
+        await env.written_with("Steady")
+        env.mirror.state = "paused"
+        await env.update_item(item["id"], title="Ahead of the file")
+    async with mirror_env(tmp_path) as env:
+        assert env.item(item["id"])["title"] == "Ahead of the file"
+        assert env.mirror.imports == 0
+        await env.written_with("Ahead of the file")

@@ -35,7 +35,7 @@ from statusd.sync.markdown_import import ImportResult, apply_document
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
 from statusd.sync.markdown_parse import parse
 from statusd.sync.markdown_render import render
-from statusd.sync.mirror_state import Rendered, snapshot
+from statusd.sync.mirror_state import Rendered, rebase, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,10 @@ class Mirror:
         self._last_banner: str | None = None
         self.pending: dict[tuple[str, str, str | None], list[str]] = {}  # see ImportResult.created
         self.foreign = False  # the file was there before statusd (SPEC §8 first start)
+        # A copy of the last file written, beside the store: after a restart, the base a human's edit
+        # made while the daemon was down is compared with (the store may be ahead of the file).
+        self.shadow = store.path.with_name(store.path.name + ".mirror-last.md")
+        self._shadow_hash: str | None = None
         self.last_migration: dict[str, Any] | None = None
 
     # --- state ---------------------------------------------------------------------------------
@@ -197,7 +201,13 @@ class Mirror:
                 self.pause(f"{self.path.name} does not parse ({exc}); fix it and save to resume", _error(exc))
                 return
             self.layout = doc.layout
-            if not adopt and render(self.base.state, doc.layout).encode("utf-8") != data:
+            shadow = None if adopt else _read_file(self.shadow)
+            if shadow == data:
+                pass  # the file is exactly what the last daemon wrote: nothing to import
+            elif not adopt and render(self.base.state, doc.layout).encode("utf-8") != data:
+                if shadow is not None:
+                    with contextlib.suppress(UnicodeDecodeError, MarkdownParseError):
+                        self.base = await asyncio.to_thread(self._rebase, parse(shadow.decode("utf-8")))
                 self.state = "running"
                 self.imported_hash = None
                 await self.import_file()
@@ -233,6 +243,16 @@ class Mirror:
         self.imported_hash = _sha(original)
         self.base = await asyncio.to_thread(self._snapshot)
         self._resume()
+
+    def _rebase(self, doc: Document) -> Rendered:
+        with self._lock:
+            conn = self._conn
+            assert conn is not None
+            conn.execute("BEGIN")
+            try:
+                return rebase(conn, doc.state)
+            finally:
+                conn.execute("COMMIT")
 
     def _snapshot(self) -> Rendered:
         with self._lock:
@@ -313,10 +333,18 @@ class Mirror:
                 if digest not in self.written_hashes and digest != self.imported_hash:
                     return  # a save not imported yet: the watcher reads it first, never overwrite it
                 if current == data:
+                    self._keep_shadow(data, digest)
                     self._wrote(rendered, banner, digest, wrote=False)
                     return
             write_atomically(self.path, data)
-            self._wrote(rendered, banner, _sha(data), wrote=True)
+            digest = _sha(data)
+            self._keep_shadow(data, digest)  # after the file: a crash between leaves the shadow older, never newer
+            self._wrote(rendered, banner, digest, wrote=True)
+
+    def _keep_shadow(self, data: bytes, digest: str) -> None:
+        if self._shadow_hash != digest:
+            write_atomically(self.shadow, data)
+            self._shadow_hash = digest
 
     def _wrote(self, rendered: Rendered, banner: str | None, digest: str, *, wrote: bool) -> None:
         self.base = rendered
@@ -423,6 +451,13 @@ class Mirror:
                 return again
             previous = again
         return previous
+
+
+def _read_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _error(exc: Exception) -> dict[str, Any]:

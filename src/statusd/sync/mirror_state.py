@@ -164,3 +164,50 @@ def _conflict_text(entity: str, entity_id: str, kind: str, raw: str) -> str:
         remote = json.dumps(values.get("remote"), ensure_ascii=False)[:60]
         parts.append(f"{name}: yours {local}, kept {remote}")
     return f"{label} on {entity} {entity_id[:8]}: {'; '.join(parts)} (resolve with resolve_conflict)"
+
+
+_TABLES = {
+    "vendors": "vendors",
+    "work_items": "work_items",
+    "deployments": "deployments",
+    "enhancements": "enhancements",
+}
+
+
+def _sids(state: MirrorState) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"vendors": [v.sid for v in state.vendors if v.sid]}
+    items: list[str] = []
+
+    def walk(nodes: tuple[WorkItem, ...]) -> None:
+        for n in nodes:
+            if n.sid:
+                items.append(n.sid)
+            walk(n.children)
+
+    walk(state.work_items)
+    out["work_items"] = items + [s.sid for s in state.sessions if s.sid]
+    out["deployments"] = [d.sid for d in state.deployments if d.sid]
+    out["enhancements"] = [e.sid for e in state.enhancements if e.sid]
+    return out
+
+
+def rebase(conn: sqlite3.Connection, state: MirrorState) -> Rendered:
+    """A base for a file rendered by an earlier daemon: its state, its ids, versions unknown (-1).
+
+    With an unknown version every edit takes the merge path: a field is applied only where the store
+    still holds what the file showed, so changes the store made after that file was written (and
+    that never reached it, e.g. before a crash) are never reverted by an unedited line.
+    """
+    ids: dict[str, dict[str, tuple[str, int]]] = {}
+    for section, sids in _sids(state).items():
+        table = _TABLES[section]
+        found: dict[str, tuple[str, int]] = {}
+        for sid in sids:
+            rows = conn.execute(
+                f"SELECT id FROM {table} WHERE id >= ? AND id < ? LIMIT 2", (sid, sid + "\x7f")
+            ).fetchall()
+            if len(rows) == 1:
+                found[sid] = (str(rows[0][0]), -1)
+        ids[section] = found
+    ids["sessions"] = ids["work_items"]
+    return Rendered(state=state, ids=ids)
