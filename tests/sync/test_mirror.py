@@ -34,9 +34,13 @@ async def test_a_change_is_written_atomically_and_identical_bytes_are_not_rewrit
         await wait_for(env.mirror.written.is_set, what="the render after the claim")
         assert (env.path.stat().st_ino, env.mirror.writes) == (inode, writes)
 
-        await env.update_item(item["id"], status="completed")
-        text = await env.written_with("- [x] Write the mirror")
+        await env.update_item(item["id"], status="blocked")
+        text = await env.written_with("- [ ] Write the mirror (task, high, blocked)")
         assert env.path.stat().st_ino != inode  # replaced by rename
+
+        # Completed work leaves the file, as it leaves a to-do list.
+        await env.update_item(item["id"], status="completed")
+        await wait_for(lambda: "Write the mirror" not in env.text(), what="the completed item to leave the file")
 
 
 async def test_human_edits_become_ordinary_writes(tmp_path: Path) -> None:
@@ -184,10 +188,12 @@ async def test_a_foreign_file_is_migrated_with_a_backup_and_a_deleted_file_is_wr
 
 async def test_sync_status_reports_the_mirror(tmp_path: Path) -> None:
     async with mirror_env(tmp_path) as env:
-        await env.create_item("x")
-        await env.written_with("x")
+        await env.create_item("reported item")
+        await env.written_with("reported item")
+        # The counter moves just after the rename the file check saw.
+        await wait_for(lambda: env.mirror.summary()["writes"] >= 1, what="the write counted")
         summary = env.mirror.summary()
-        assert summary["state"] == "running" and summary["writes"] >= 1
+        assert summary["state"] == "running" and summary["last_write_at"] is not None
         json.dumps(summary)  # it travels in tool results
 
 

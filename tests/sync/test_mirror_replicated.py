@@ -24,18 +24,18 @@ async def test_pulled_changes_and_human_edits_travel_between_machines(fleet: Fle
     sid = item["id"][:8]
     tmp = file_b.with_name("edit.tmp")
     tmp.write_text(
-        text.replace(f"- [ ] Made on machine A (task, medium) ^{sid}", f"- [x] Done on B (task, high) ^{sid}")
+        text.replace(f"- [ ] Made on machine A (task, medium) ^{sid}", f"- [ ] Edited on B (task, high) ^{sid}")
     )
     tmp.replace(file_b)
-    await until(lambda: "- [x] Done on B (task, high)" in file_a.read_text(), within=20, what="A's file")
+    await until(lambda: "- [ ] Edited on B (task, high)" in file_a.read_text(), within=20, what="A's file")
 
     async def on_a() -> dict:
         async with a.client("probe") as c:
             row = await c.call("query_work_item", id=item["id"])
-        return row if row["title"] == "Done on B" else {}
+        return row if row["title"] == "Edited on B" else {}
 
     row = await wait_for(on_a, what="the edit in A's store")
-    assert (row["status"], row["priority"]) == ("completed", "high")
+    assert (row["status"], row["priority"]) == ("active", "high")
     async with b.client("probe") as c:
         history = await c.call("query_history", id=item["id"])
     assert history["versions"][0]["via"] == "markdown"

@@ -82,12 +82,7 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
             )
         )  # fmt: skip
 
-    wrows = conn.execute(
-        # Only sessions show a description and metadata: don't decode 10,000 others.
-        "SELECT id, version, parent_id, item_type, title, status, priority, "
-        "CASE WHEN item_type = 'session' THEN description END, CASE WHEN item_type = 'session' THEN metadata END "
-        "FROM work_items WHERE deleted_at IS NULL AND archived_at IS NULL ORDER BY depth, created_at, id"
-    ).fetchall()
+    wrows = _work_item_rows(conn)
     ws = shorts("work_items", [(r[0], r[1]) for r in wrows])
     ids["sessions"] = ids["work_items"]
     children: dict[str | None, list[str]] = {}
@@ -153,6 +148,39 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
         sessions=tuple(sessions), conflicts=conflicts, banner=banner,
     )  # fmt: skip
     return Rendered(state=state, ids=ids)
+
+
+# Only sessions show a description and metadata: don't decode 10,000 others.
+_ITEM_COLUMNS = (
+    "id, version, parent_id, item_type, title, status, priority, "
+    "CASE WHEN item_type = 'session' THEN description END, CASE WHEN item_type = 'session' THEN metadata END, "
+    "depth, created_at"
+)
+_LIVE = "deleted_at IS NULL AND archived_at IS NULL"
+
+
+def _work_item_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Live items that are not completed, plus the completed ancestors that hold them in the tree.
+
+    Completed work leaves the file (as it leaves a to-do list) until something under it is still
+    open; otherwise a long-lived project's file would grow with every item ever finished.
+    """
+    rows = conn.execute(f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND status != 'completed'").fetchall()
+    have = {r[0] for r in rows}
+    missing = {r[2] for r in rows if r[2] is not None and r[2] not in have}
+    while missing:
+        batch = list(missing)
+        found: list[tuple[Any, ...]] = []
+        for i in range(0, len(batch), 500):
+            chunk = batch[i : i + 500]
+            found += conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        rows += found
+        have.update(r[0] for r in found)
+        missing = {r[2] for r in found if r[2] is not None and r[2] not in have}
+    rows.sort(key=lambda r: (r[9], r[10], r[0]))
+    return rows
 
 
 def _conflict_text(entity: str, entity_id: str, kind: str, raw: str) -> str:
