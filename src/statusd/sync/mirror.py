@@ -53,7 +53,9 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
     """Yield sets of changed file names in ``directory`` (watchfiles; rename-saves included)."""
     import watchfiles
 
-    async for changes in watchfiles.awatch(directory, debounce=40, step=10, recursive=False, rust_timeout=1000):
+    # step: how often the Rust side wakes while idle (50 ms: cheap, not a busy poll); debounce groups an
+    # editor's temp-file + rename into one batch.
+    async for changes in watchfiles.awatch(directory, debounce=50, step=50, recursive=False, rust_timeout=1000):
         yield {Path(p).name for _, p in changes}
 
 
