@@ -400,7 +400,7 @@ class Mirror:
             )
             return None
         try:
-            doc = parse(data.decode("utf-8"))
+            doc = await asyncio.to_thread(_parse_bytes, data)  # a large file parses off the event loop
         except (UnicodeDecodeError, MarkdownParseError) as exc:
             self.pause(f"{self.path.name} does not parse ({exc}); fix it and save to resume", _error(exc))
             return None
@@ -453,6 +453,10 @@ class Mirror:
                 return again
             previous = again
         return previous
+
+
+def _parse_bytes(data: bytes) -> Document:
+    return parse(data.decode("utf-8"))
 
 
 def _read_file(path: Path) -> bytes | None:
