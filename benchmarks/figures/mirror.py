@@ -95,7 +95,8 @@ async def p8_mirror(env: Env) -> list[Row]:
             deadline = time.monotonic() + 10
             while not await applied():
                 if time.monotonic() > deadline:
-                    raise TimeoutError("the save was not imported within 10 s")
+                    mirror = (await c.call("sync_status"))["mirror"]
+                    raise TimeoutError(f"save {counter} was not imported within 10 s; mirror: {mirror}")
                 await asyncio.sleep(POLL_S)
             await _until(lambda: _contains(path, f"{title} (task"))  # and the mirror has settled again
 

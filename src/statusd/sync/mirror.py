@@ -53,6 +53,8 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
     """Yield sets of changed file names in ``directory`` (watchfiles; rename-saves included)."""
     import watchfiles
 
+    logging.getLogger("watchfiles.main").setLevel(logging.WARNING)  # it logs every batch at INFO
+
     # step: how often the Rust side wakes while idle (50 ms: cheap, not a busy poll); debounce groups an
     # editor's temp-file + rename into one batch.
     async for changes in watchfiles.awatch(directory, debounce=50, step=50, recursive=False, rust_timeout=1000):
@@ -143,6 +145,7 @@ class Mirror:
         # made while the daemon was down is compared with (the store may be ahead of the file).
         self.shadow = store.path.with_name(store.path.name + ".mirror-last.md")
         self._shadow_hash: str | None = None
+        self._gen = 0  # bumped by every import: a render snapshotted before one is stale
         self.last_migration: dict[str, Any] | None = None
 
     # --- state ---------------------------------------------------------------------------------
@@ -277,7 +280,7 @@ class Mirror:
         """Write now if anything is pending (shutdown)."""
         if self._dirty.is_set() and self.healthy:
             self._dirty.clear()
-            await asyncio.to_thread(self._render_and_write)
+            self._after_render(await asyncio.to_thread(self._render_and_write))
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -299,7 +302,7 @@ class Mirror:
             self._dirty.clear()
             started = time.monotonic()
             try:
-                await asyncio.to_thread(self._render_and_write)
+                self._after_render(await asyncio.to_thread(self._render_and_write))
             except OSError as exc:
                 self.state, self.reason = "failed", f"cannot write {self.path}: {exc.strerror or exc}"
                 log.error("markdown mirror: %s", self.reason)
@@ -309,39 +312,51 @@ class Mirror:
                     self.state = "running"
             await asyncio.sleep(max(0.0, self.min_gap_s - (time.monotonic() - started)))
 
+    def _after_render(self, outcome: str) -> None:
+        """Loop-side follow-up of a render (asyncio events are not thread-safe)."""
+        if outcome == "stale":
+            self._dirty.set()
+        elif outcome in ("written", "same"):
+            self.written.set()
+
     async def _wait_healthy(self) -> None:
         while not self.healthy:
             await self._dirty.wait()
             self._dirty.clear()
         self._dirty.set()
 
-    def _render_and_write(self) -> None:
+    def _render_and_write(self) -> str:
+        """Render and write (worker thread); say what happened: written, same, stale or skipped."""
         with self._lock:
             conn = self._conn
             if conn is None:
-                return
+                return "skipped"
             banner = self.banner()
+            gen = self._gen
             conn.execute("BEGIN")
             try:
                 rendered = snapshot(conn, banner)
             finally:
                 conn.execute("COMMIT")
             if not self.healthy:
-                return
+                return "skipped"
             data = render(rendered.state, self.layout).encode("utf-8")
             current = self._read()
             if current is not None:
                 digest = _sha(current)
                 if digest not in self.written_hashes and digest != self.imported_hash:
-                    return  # a save not imported yet: the watcher reads it first, never overwrite it
-                if current == data:
-                    self._keep_shadow(data, digest)
-                    self._wrote(rendered, banner, digest, wrote=False)
-                    return
+                    return "skipped"  # a save not imported yet: the watcher reads it first, never overwrite it
+            if gen != self._gen:
+                return "stale"  # an import landed since the snapshot: render again, never write the old state
+            if current == data:
+                self._keep_shadow(data, digest)
+                self._wrote(rendered, banner, digest, wrote=False)
+                return "same"
             write_atomically(self.path, data)
             digest = _sha(data)
             self._keep_shadow(data, digest)  # after the file: a crash between leaves the shadow older, never newer
             self._wrote(rendered, banner, digest, wrote=True)
+            return "written"
 
     def _keep_shadow(self, data: bytes, digest: str) -> None:
         if self._shadow_hash != digest:
@@ -357,7 +372,6 @@ class Mirror:
         if wrote:
             self.writes += 1
             self.last_write_at = now_iso()
-        self.written.set()
 
     def _read(self) -> bytes | None:
         try:
@@ -438,6 +452,7 @@ class Mirror:
         ctx = WriteContext(actor=self.actor, via="markdown")
         result = await self.store.write(apply_document, ctx, base, doc, self.pending)
         # The next save is compared with the state this one produced, even before the file is rewritten.
+        self._gen += 1
         self.base = result.base or base
         for key, ids in result.created.items():
             self.pending.setdefault(key, []).extend(ids)
