@@ -11,6 +11,7 @@ from statusd.sync.markdown_model import (
     Conflict,
     Deployment,
     Enhancement,
+    MarkdownParseError,
     MirrorState,
     Owned,
     SessionPrompt,
@@ -142,3 +143,15 @@ def test_own_text_is_kept_byte_for_byte_in_place(state: MirrorState, note: str, 
     assert [b.key for b in doc.layout if isinstance(b, Owned)] == [
         b.key for b in layout if isinstance(b, Owned) and (b.key != "conflicts" or state.conflicts)
     ]
+
+
+def test_an_unclosed_fence_is_a_parse_error_naming_its_line() -> None:
+    text = render(
+        MirrorState(work_items=(WorkItem("0123abcd", "kept"),)), (Text("# T\n\n```\nnotes\n"), Owned("work_items"))
+    )
+    try:
+        parse(text)
+    except MarkdownParseError as exc:
+        assert exc.line == 4 and "never closed" in exc.reason
+    else:
+        raise AssertionError("an unclosed fence parsed")

@@ -104,6 +104,7 @@ def segment(text: str) -> Segments:
     text_buf: list[str] = []
     owned: tuple[str, int, list[str]] | None = None
     fence: str | None = None
+    fence_line = 0
     for n in range(i, len(lines)):
         raw = lines[n]
         line = raw.rstrip("\r\n")
@@ -129,13 +130,16 @@ def segment(text: str) -> Segments:
                         continue
             m = _FENCE.match(line)
             if m:
-                fence = m.group(1)
+                fence, fence_line = m.group(1), n + 1
         elif line.strip().startswith(fence[0] * len(fence)) and not line.strip().strip(fence[0]):
             fence = None
         if owned is not None:
             owned[2].append(line)
         else:
             text_buf.append(raw)
+    if fence is not None:
+        # Markdown would let the fence run to the end, swallowing every section after it: say so instead.
+        raise MarkdownParseError(fence_line, f"the code fence opened here ({fence}) is never closed")
     if owned is not None:
         sections[owned[0]] = (owned[1], owned[2])
     if text_buf:
