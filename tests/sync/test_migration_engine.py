@@ -90,3 +90,15 @@ async def test_prompts_dir_adds_session_prompts(store: Store, tmp_path: Path) ->
     ).fetchone()
     assert row[0] == "kickoff" and row[1] == "Plan the sprint."
     assert '"token_budget":5000' in row[2] and '"schema_version":1' in row[2]
+
+
+async def test_unusable_paths_are_validation_errors_naming_the_field(store: Store, tmp_path: Path) -> None:
+    from statusd.errors import ValidationError
+
+    for bad in ("\x00", str(tmp_path / "missing.md"), str(tmp_path)):
+        with pytest.raises(ValidationError) as exc:
+            await migrate_path(store, Path(bad))
+        assert exc.value.fields[0]["field"] == "path"
+    (tmp_path / "status.md").write_bytes(b"\xff\xfe binary")
+    with pytest.raises(ValidationError, match="not UTF-8"):
+        await migrate_path(store, tmp_path / "status.md")

@@ -33,6 +33,8 @@ def _read(path: Path) -> tuple[bytes, str]:
         raise ValidationError.one("path", f"no such file: {path}") from None
     except OSError as exc:
         raise ValidationError.one("path", f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:  # e.g. an embedded NUL
+        raise ValidationError.one("path", f"not a usable path: {exc}") from None
     try:
         return data, data.decode("utf-8")
     except UnicodeDecodeError:
