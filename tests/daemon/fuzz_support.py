@@ -620,6 +620,15 @@ def draw_raw_line(draw: st.DrawFn, tool: str) -> tuple[str, int | str | None, bo
     return request('{"actor":"a\\u0000b","name":"x\\u0000"}'), rid, False
 
 
+def _non_standard(constant: str) -> Any:
+    raise AssertionError(f"answer is not standard JSON: it holds {constant}")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Parse JSON as a standard parser (JavaScript's, Go's, Postgres') would: no NaN or Infinity."""
+    return json.loads(text, parse_constant=_non_standard)
+
+
 class RawSession:
     """Newline-delimited JSON-RPC straight on the socket, for what the official client cannot send."""
 
@@ -656,7 +665,7 @@ class RawSession:
             while True:
                 raw = await self.reader.readline()
                 assert raw, f"connection closed while waiting for the answer to {line[:200]!r}"
-                message = json.loads(raw)
+                message = strict_json(raw)
                 if message.get("id") == request_id or (null_ok and message.get("id") is None and "error" in message):
                     return dict(message)
 

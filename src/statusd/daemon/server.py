@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import contextvars
 import fcntl
-import json
 import logging
 import os
 import socket
@@ -33,6 +32,7 @@ from statusd.daemon.service import Service
 from statusd.daemon.tools import TOOLS, input_schema
 from statusd.daemon.transport import MAX_LINE, LineReader, LineWriter
 from statusd.errors import StoreLockedError
+from statusd.limits import finite_answer
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,10 @@ def build_mcp_server(service: Service) -> Server[Any]:
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         outcome = await service.call(params.name, params.arguments, client=_client_name(ctx))
-        text = json.dumps(outcome.payload, separators=(",", ":"), ensure_ascii=False, default=str)
+        text, payload = finite_answer(outcome.payload)  # standard JSON: never Infinity or NaN
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=text)],
-            structured_content=outcome.payload,
+            structured_content=payload,
             is_error=outcome.is_error,
         )
 
