@@ -249,14 +249,13 @@ def sync(
 async def _bootstrap(settings: Settings) -> int:
     from rich.progress import Progress
 
-    from statusd.config import machine_name
     from statusd.store import Store
     from statusd.sync.errors import describe
     from statusd.sync.replicator import Replicator
 
     dsn = settings.postgres_dsn()
     assert dsn is not None
-    async with Store(settings.store.path, machine=machine_name(), replicated=True, project=settings.project) as store:
+    async with Store(settings.store.path, replicated=True, project=settings.project) as store:
         rep = Replicator(store, dsn=dsn, password=settings.postgres_password(), schema=settings.postgres.schema_name)
         if rep.local_has_data():
             raise StatusdError(f"the store {settings.store.path} already has data; the daemon keeps it in sync itself")

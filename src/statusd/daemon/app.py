@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from statusd.config import Settings, machine_name
+from statusd.config import Settings
 from statusd.daemon import systemd
 from statusd.daemon.server import SocketServer
 from statusd.daemon.service import Service
@@ -61,7 +61,6 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self.store = Store(
             s.store.path,
-            machine=machine_name(),
             synchronous=s.store.synchronous,
             project=s.project,
             replicated=s.replicated,

@@ -63,17 +63,20 @@ def private_dir(path: Path) -> None:
 
 
 def private_file(path: Path, *, create: bool = True) -> None:
-    """Make ``path`` 0600 (creating it empty when asked): the store holds the project's data."""
+    """Make ``path`` 0600 (creating it empty when asked): the store holds the project's data.
+
+    By path, never through a descriptor of our own: closing one would drop every POSIX lock this
+    process holds on the file, SQLite's WAL locks among them.
+    """
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+        os.chmod(path, 0o600)
     except FileNotFoundError:
         return
-    try:
-        os.fchmod(fd, 0o600)
     except PermissionError:  # not ours (a root-owned copy): leave it, SQLite will say what it can
         log.warning("cannot make %s private (0600): it belongs to another user", path)
-    finally:
-        os.close(fd)
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
