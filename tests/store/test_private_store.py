@@ -54,9 +54,7 @@ async def test_an_existing_open_store_is_made_private(tmp_path: Path) -> None:
         os.chmod(f, 0o644)
     async with Store(path, machine="m") as store:
         assert mode(path.parent) == 0o700
-        assert {f.name: oct(mode(f)) for f in path.parent.iterdir()} == {
-            f.name: "0o600" for f in path.parent.iterdir()
-        }
+        assert {f.name: oct(mode(f)) for f in path.parent.iterdir()} == {f.name: "0o600" for f in path.parent.iterdir()}
         assert store.reader.execute("SELECT COUNT(*) FROM work_items").fetchone()[0] == 1
 
 
