@@ -162,8 +162,9 @@ class SocketInUseError(StoreLockedError):
         StatusdError.__init__(
             self,
             f"another statusd daemon{f' ({who})' if who else ''} already listens on the socket {path}; "
-            "give this project its own socket by setting 'socket.path' (or a different 'project') "
-            "in its statusd.toml or the environment (STATUSD_SOCKET__PATH, STATUSD_PROJECT), or stop the other daemon",
+            "give this project its own socket: set 'socket.path' (or, where it is not set, a different "
+            "'project') in its statusd.toml or the environment (STATUSD_SOCKET__PATH, STATUSD_PROJECT), "
+            "or stop the other daemon",
             {"path": path, "keys": ["project", "socket.path"]},
         )
 
