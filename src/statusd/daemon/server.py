@@ -316,12 +316,12 @@ class SocketServer:
         self.connections += 1
         requests = _Requests(self.answers)
         reader = _CountingReader(stream_reader, requests)
+        writer = _CountingWriter(stream_writer, requests)
+        reader.reply = writer  # set before the first line: an over-long one is answered too
         try:
             hello = await reader.preamble()
             client = hello.get("client")
             CONNECTION_CLIENT.set(str(client)[:100] if client else None)
-            writer = _CountingWriter(stream_writer, requests)
-            reader.reply = writer
             fast = FastToolCalls(self.service, writer, requests, CONNECTION_CLIENT.get)
             reader.intercept = fast
             try:
