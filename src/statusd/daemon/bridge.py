@@ -6,6 +6,7 @@ first answer within 150 ms of spawning us. Nothing but MCP traffic is written to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -28,7 +29,13 @@ def pump(sock: socket.socket, stdin_fd: int, stdout_fd: int) -> int:
     """Copy bytes both ways until the daemon closes the connection."""
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, "sock")
-    sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    try:
+        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+    except (PermissionError, ValueError):
+        # epoll refuses regular files and /dev/null (``statusd mcp < requests.jsonl``): they are
+        # always readable, so feed them as the socket accepts data instead.
+        sel.close()
+        return pump_file(sock, stdin_fd, stdout_fd)
     try:
         while True:
             for key, _ in sel.select():
@@ -44,6 +51,40 @@ def pump(sock: socket.socket, stdin_fd: int, stdout_fd: int) -> int:
                     if not data:
                         return 0
                     _write_all(stdout_fd, data)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0
+    finally:
+        sel.close()
+
+
+def pump_file(sock: socket.socket, stdin_fd: int, stdout_fd: int) -> int:
+    """``pump`` for an input that cannot be polled: send it while the socket is writable, never
+    blocking on a send while answers wait to be read (the daemon would stop reading requests)."""
+    sel = selectors.DefaultSelector()
+    sock.setblocking(False)
+    pending, eof = b"", False
+    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    try:
+        while True:
+            if not pending and not eof:
+                pending = os.read(stdin_fd, 65536)
+                if not pending:
+                    eof = True
+                    sock.shutdown(socket.SHUT_WR)  # let in-flight answers arrive, then the daemon closes
+                    sel.modify(sock, selectors.EVENT_READ)
+            for _, events in sel.select():
+                if events & selectors.EVENT_READ:
+                    try:
+                        data = sock.recv(65536)
+                    except BlockingIOError:
+                        data = None
+                    if data == b"":
+                        return 0
+                    if data:
+                        _write_all(stdout_fd, data)
+                if events & selectors.EVENT_WRITE and pending:
+                    with contextlib.suppress(BlockingIOError):
+                        pending = pending[sock.send(pending) :]
     except (BrokenPipeError, ConnectionResetError):
         return 0
     finally:
