@@ -35,6 +35,8 @@ _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 def check_arguments(arguments: dict[str, Any]) -> None:
     """Raise ``ValidationError`` naming every bad field (by path) of a tool call's arguments."""
+    if _clean(arguments):
+        return
     problems: list[dict[str, Any]] = []
     # Iterative walk: arguments nested thousands deep must not raise RecursionError here.
     stack: list[tuple[str, Any]] = [(_key_path("", k), v) for k, v in reversed(arguments.items())]
@@ -58,6 +60,48 @@ def check_arguments(arguments: dict[str, Any]) -> None:
             stack.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(value))))
     if problems:
         raise ValidationError(problems[:_MAX_REPORTED])
+
+
+def _clean(arguments: dict[str, Any]) -> bool:
+    """The common case, fast (every tool call pays it): nothing to report, so no paths to build."""
+    stack: list[Any] = [arguments]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if not _clean_text(key):
+                    return False
+                if key == "metadata" and isinstance(child, dict) and not _small(child):
+                    return False
+                if isinstance(child, str):
+                    if not _clean_text(child):
+                        return False
+                elif isinstance(child, float):
+                    if not math.isfinite(child):
+                        return False
+                elif isinstance(child, dict | list):
+                    stack.append(child)
+        elif isinstance(value, list):
+            for child in value:
+                if isinstance(child, str):
+                    if not _clean_text(child):
+                        return False
+                elif isinstance(child, float):
+                    if not math.isfinite(child):
+                        return False
+                elif isinstance(child, dict | list):
+                    stack.append(child)
+    return True
+
+
+def _clean_text(text: str) -> bool:
+    return (text.isascii() and "\x00" not in text) or _BAD_CHAR.search(text) is None
+
+
+def _small(metadata: dict[str, Any]) -> bool:
+    problems: list[dict[str, Any]] = []
+    _check_size(metadata, "metadata", problems)
+    return not problems
 
 
 def check_metadata_size(value: Any, field: str = "metadata") -> None:
