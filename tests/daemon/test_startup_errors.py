@@ -51,3 +51,10 @@ def test_a_bad_setting_exits_78_naming_its_key(tmp_path: Path, config: str, key:
     assert f"'{key}'" in line and says in line, line
     assert SECRET not in line
     assert not (tmp_path / "project" / ".statusd").exists()  # refused before touching the store
+
+
+def test_the_bridge_names_socket_path_when_it_is_too_long(tmp_path: Path) -> None:
+    too_long = tmp_path / ("s" * 120 + ".sock")
+    done = subprocess.run(statusd_cmd("mcp", "--socket", str(too_long)), input=b"", capture_output=True, timeout=30)
+    assert done.returncode == 78 and done.stdout == b""
+    assert "'socket.path'" in done.stderr.decode() and "Traceback" not in done.stderr.decode()

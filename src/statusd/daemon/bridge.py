@@ -16,6 +16,7 @@ from pathlib import Path
 
 HELLO_PREFIX = b"#statusd "  # must match statusd.daemon.transport.HELLO_PREFIX
 EX_UNAVAILABLE = 69
+EX_CONFIG = 78
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -92,6 +93,12 @@ def pump_file(sock: socket.socket, stdin_fd: int, stdout_fd: int) -> int:
 
 
 def run(socket_path: Path, client: str | None) -> int:
+    from statusd.paths import socket_path_problem
+
+    problem = socket_path_problem(socket_path)
+    if problem is not None:
+        sys.stderr.write(f"statusd mcp: bad configuration key 'socket.path': {problem}.\n")
+        return EX_CONFIG
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(socket_path))
