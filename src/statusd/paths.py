@@ -7,11 +7,11 @@ two can never disagree.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
 import tomllib
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,8 +24,8 @@ _NAME_CHARS = 32
 
 def project_key(root: Path) -> str:
     """Eight hex digits of the project directory's real path: two ``api`` projects never share."""
-    real = os.path.realpath(root)
-    return hashlib.sha256(os.fsencode(real)).hexdigest()[:8]
+    # CRC-32, not hashlib: loading OpenSSL costs the bridge 2-20 ms, and this is no secret.
+    return f"{zlib.crc32(os.fsencode(os.path.realpath(root))):08x}"
 
 
 def default_socket_path(project: str, root: Path, env: Mapping[str, str] | None = None) -> Path:
