@@ -39,7 +39,9 @@ def _call(settings: Settings, tool: str, args: dict[str, Any]) -> dict[str, Any]
     from statusd.client import StatusdClient
 
     async def go() -> dict[str, Any]:
-        async with StatusdClient.connect(settings.socket_path, client_name="statusd-cli") as client:
+        # Naming our store: a daemon of another project on the same socket refuses instead of serving.
+        connecting = StatusdClient.connect(settings.socket_path, client_name="statusd-cli", store=settings.store.path)
+        async with connecting as client:
             return await client.call(tool, args)
 
     try:

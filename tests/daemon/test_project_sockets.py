@@ -146,5 +146,14 @@ async def test_a_refused_daemon_leaves_the_running_one_reachable(
     assert first.poll() is None and shared.is_socket()
     titles = [i["title"] for i in (await call(shared, "list_work_items"))["items"]]  # type: ignore[union-attr]
     assert titles == ["from a"]
+
+    # b/api's commands reach a/api's daemon through the shared socket, which refuses them.
+    refused = await asyncio.to_thread(b.cli, "call", "create_work_item", '{"item_type": "task", "title": "from b"}')
+    assert refused.returncode == 1 and refused.stdout == "", refused
+    assert "serves another project" in refused.stderr and "'socket.path'" in refused.stderr, refused.stderr
+    assert str(a.store) in refused.stderr
+    assert a.titles() == ["from a"]
+    listed = await asyncio.to_thread(a.cli, "call", "list_work_items", "{}")  # a/api's own commands still work
+    assert [i["title"] for i in json.loads(listed.stdout)["items"]] == ["from a"], listed.stderr
     assert a.stop() == 0
     assert not shared.exists()

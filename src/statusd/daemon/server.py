@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import contextvars
 import fcntl
+import json
 import logging
 import os
 import socket
@@ -30,7 +31,7 @@ import statusd
 from statusd.daemon.fastpath import FastToolCalls
 from statusd.daemon.service import Service
 from statusd.daemon.tools import TOOLS, input_schema
-from statusd.daemon.transport import LineReader, LineWriter
+from statusd.daemon.transport import HELLO_PREFIX, LineReader, LineWriter
 from statusd.errors import ConfigError, SocketInUseError
 from statusd.limits import MAX_REQUEST_BYTES, finite_answer
 from statusd.paths import socket_path_problem
@@ -216,6 +217,16 @@ class _CountingWriter(LineWriter):
             self._requests.answered(item.message.id)
 
 
+def _store_mismatch(mine: Path, expected: object) -> str | None:
+    served = os.path.realpath(mine)
+    if isinstance(expected, str) and os.path.realpath(expected) == served:
+        return None
+    return (
+        f"it serves the store {served}, not {expected}; two projects' configurations name the same "
+        "socket: give each its own 'socket.path'"
+    )
+
+
 class SocketServer:
     def __init__(self, service: Service, path: Path, *, owner: str = "") -> None:
         self.service = service
@@ -292,6 +303,15 @@ class SocketServer:
             await asyncio.gather(*self._connections, return_exceptions=True)
         self._lock.release()
 
+    async def _same_store(self, expected: object, writer: LineWriter) -> bool:
+        """Answer a client that names the store it expects; refuse one that expects another."""
+        problem = _store_mismatch(self.service.store.path, expected)
+        if problem is not None:
+            log.warning("refused a client: %s", problem)
+        answer = {"ok": True} if problem is None else {"error": problem}
+        await writer.send_line(HELLO_PREFIX + json.dumps(answer).encode() + b"\n")
+        return problem is None
+
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -322,6 +342,8 @@ class SocketServer:
             hello = await reader.preamble()
             client = hello.get("client")
             CONNECTION_CLIENT.set(str(client)[:100] if client else None)
+            if "store" in hello and not await self._same_store(hello["store"], writer):
+                return
             fast = FastToolCalls(self.service, writer, requests, CONNECTION_CLIENT.get)
             reader.intercept = fast
             try:
