@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from statusd.errors import ConfigError
-from statusd.paths import default_socket_path, discover_config_file, socket_path_problem
+from statusd.paths import DEFAULT_STORE_PATH, default_socket_path, discover_config_file, socket_path_problem
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -80,7 +80,7 @@ class _Section(BaseModel):
 
 
 class StoreSection(_Section):
-    path: Path = Path(".statusd/store.sqlite3")
+    path: Path = Path(DEFAULT_STORE_PATH)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @field_validator("synchronous", mode="before")

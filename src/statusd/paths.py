@@ -18,6 +18,7 @@ from pathlib import Path
 # The longest socket path bind() accepts: sun_path is 108 bytes on Linux, 104 on macOS and the
 # BSDs, with the terminating NUL inside.
 SUN_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+DEFAULT_STORE_PATH = ".statusd/store.sqlite3"
 # How much of the project name a default socket name keeps (the hash makes it unique).
 _NAME_CHARS = 32
 
@@ -73,6 +74,11 @@ def discover_config_file(env: Mapping[str, str] | None = None) -> Path | None:
 
 def socket_path_for(config_path: Path | None, env: Mapping[str, str] | None = None) -> Path:
     """Resolve the daemon socket the way :func:`statusd.config.load_settings` does (project + socket.path)."""
+    return daemon_paths_for(config_path, env)[0]
+
+
+def daemon_paths_for(config_path: Path | None, env: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """Resolve ``(socket, store file)`` as :func:`statusd.config.load_settings` does, without pydantic."""
     env = os.environ if env is None else env
     path = config_path if config_path is not None else discover_config_file(env)
     data: dict[str, object] = {}
@@ -80,10 +86,20 @@ def socket_path_for(config_path: Path | None, env: Mapping[str, str] | None = No
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     root = (path.parent if path is not None else Path.cwd()).expanduser().absolute()
-    section = data.get("socket")
-    configured = env.get("STATUSD_SOCKET__PATH") or (section.get("path") if isinstance(section, dict) else None)
-    project = env.get("STATUSD_PROJECT") or data.get("project") or root.name
-    if configured:
-        sock = Path(str(configured)).expanduser()
-        return sock if sock.is_absolute() else root / sock
-    return default_socket_path(str(project), root, env)
+
+    def configured(section: str, default: object = None) -> Path | None:
+        table = data.get(section)
+        value = env.get(f"STATUSD_{section.upper()}__PATH") or (table.get("path") if isinstance(table, dict) else None)
+        value = value or default
+        if not value:
+            return None
+        given = Path(str(value)).expanduser()
+        return given if given.is_absolute() else root / given
+
+    store = configured("store", DEFAULT_STORE_PATH)
+    assert store is not None
+    sock = configured("socket")
+    if sock is None:
+        project = env.get("STATUSD_PROJECT") or data.get("project") or root.name
+        sock = default_socket_path(str(project), root, env)
+    return sock, store

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import pytest
 from mcp_support import statusd_cmd, until
+from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from daemon_support import short_socket_dir
 from statusd.client import StatusdClient
 from statusd.paths import default_socket_path
+
+INIT = {"protocolVersion": LATEST_HANDSHAKE_VERSION, "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}}
 
 
 class Project:
@@ -44,10 +47,12 @@ class Project:
             )
         return self.proc
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
         """A ``statusd`` command run from the project directory (its default config discovery)."""
         command = statusd_cmd(*args)
-        return subprocess.run(command, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            command, cwd=self.root, env=self.env, input=input, capture_output=True, text=True, timeout=60
+        )
 
     def titles(self) -> list[str]:
         with sqlite3.connect(f"file:{self.store}?mode=ro", uri=True) as conn:
@@ -155,5 +160,12 @@ async def test_a_refused_daemon_leaves_the_running_one_reachable(
     assert a.titles() == ["from a"]
     listed = await asyncio.to_thread(a.cli, "call", "list_work_items", "{}")  # a/api's own commands still work
     assert [i["title"] for i in json.loads(listed.stdout)["items"]] == ["from a"], listed.stderr
+    # So does the stdio bridge an MCP host spawns for b/api; a/api's bridge is served.
+    initialize = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT}) + "\n"
+    bridged = await asyncio.to_thread(b.cli, "mcp", input=initialize)
+    assert bridged.returncode == 78 and bridged.stdout == "", bridged
+    assert "serves another project" in bridged.stderr and "'socket.path'" in bridged.stderr
+    served = await asyncio.to_thread(a.cli, "mcp", input=initialize)
+    assert served.returncode == 0 and json.loads(served.stdout)["id"] == 1, served
     assert a.stop() == 0
     assert not shared.exists()

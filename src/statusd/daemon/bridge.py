@@ -17,6 +17,7 @@ from pathlib import Path
 HELLO_PREFIX = b"#statusd "  # must match statusd.daemon.transport.HELLO_PREFIX
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
+STORE_CHECK_SECONDS = 5.0
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -92,7 +93,7 @@ def pump_file(sock: socket.socket, stdin_fd: int, stdout_fd: int) -> int:
         sel.close()
 
 
-def run(socket_path: Path, client: str | None) -> int:
+def run(socket_path: Path, client: str | None, store: Path | None = None) -> int:
     from statusd.paths import socket_path_problem
 
     problem = socket_path_problem(socket_path)
@@ -109,14 +110,43 @@ def run(socket_path: Path, client: str | None) -> int:
         )
         return EX_UNAVAILABLE
     with sock:
-        if client:
-            sock.sendall(HELLO_PREFIX + json.dumps({"client": client}).encode() + b"\n")
+        hello = {"client": client} if client else {}
+        if store is not None:
+            hello["store"] = str(store)
+        if hello:
+            sock.sendall(HELLO_PREFIX + json.dumps(hello).encode() + b"\n")
+        if store is not None:
+            problem = _store_refused(sock)
+            if problem is not None:
+                sys.stderr.write(f"statusd mcp: the daemon on {socket_path} serves another project: {problem}\n")
+                return EX_CONFIG
         return pump(sock, sys.stdin.fileno(), sys.stdout.fileno())
+
+
+def _store_refused(sock: socket.socket) -> str | None:
+    """Read the daemon's answer to the store named in the hello (nothing else can come first)."""
+    sock.settimeout(STORE_CHECK_SECONDS)  # a daemon from before the check never answers
+    answer = b""
+    try:
+        while not answer.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                return "it closed the connection"
+            answer += chunk
+    except TimeoutError:
+        return None
+    finally:
+        sock.settimeout(None)
+    try:
+        reply = json.loads(answer[len(HELLO_PREFIX) :]) if answer.startswith(HELLO_PREFIX) else {}
+    except ValueError:
+        reply = {}
+    return str(reply["error"]) if isinstance(reply, dict) and reply.get("error") else None
 
 
 def main(argv: list[str]) -> int:
     """Parse ``[--socket PATH] [--config PATH] [--client NAME]`` without argparse's import cost."""
-    from statusd.paths import socket_path_for
+    from statusd.paths import daemon_paths_for
 
     opts: dict[str, str] = {}
     it = iter(argv)
@@ -137,12 +167,14 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"statusd mcp: {name} needs a value\n")
             return 2
         opts[name[2:]] = value
+    store: Path | None = None
     try:
         if "socket" in opts:
             path = Path(opts["socket"]).expanduser()
         else:
-            path = socket_path_for(Path(opts["config"]).expanduser() if "config" in opts else None)
+            # From the configuration: the daemon must serve this project's store, not another's.
+            path, store = daemon_paths_for(Path(opts["config"]).expanduser() if "config" in opts else None)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"statusd mcp: cannot read the configuration: {exc}\n")
         return 2
-    return run(path, opts.get("client"))
+    return run(path, opts.get("client"), store)
