@@ -18,10 +18,11 @@ from typing import Any
 
 import anyio
 
-from statusd.config import Settings, machine_name
+from statusd.config import Settings
 from statusd.daemon import systemd
 from statusd.daemon.server import SocketServer
 from statusd.daemon.service import Service
+from statusd.errors import ConfigError
 from statusd.store import Store, WriteContext, report
 from statusd.sync import rebuild
 from statusd.sync.mirror import Mirror
@@ -65,7 +66,6 @@ class Daemon:
         lost = rebuild.needs_rebuild(s.store.path, mirror_path, s.replicated)
         self.store = Store(
             s.store.path,
-            machine=machine_name(),
             synchronous=s.store.synchronous,
             project=s.project,
             replicated=s.replicated,
@@ -117,7 +117,7 @@ class Daemon:
                     self.mirror.pause("the store is being rebuilt from Postgres; the file is left as it is until then")
                 else:
                     await self.mirror.start(adopt=lost is not None)
-            self.server = SocketServer(self.service, s.socket_path)
+            self.server = SocketServer(self.service, s.socket_path, owner=f"project {s.project!r} in {s.root}")
             await self.server.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
@@ -209,10 +209,12 @@ class Daemon:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         from apscheduler.triggers.cron import CronTrigger
 
+        try:
+            trigger = CronTrigger.from_crontab(self.settings.archive.schedule, timezone="UTC")
+        except ValueError as exc:  # whatever the configuration's own check let through
+            raise ConfigError("archive.schedule", f"not a valid cron expression: {exc}") from None
         scheduler = AsyncIOScheduler(timezone="UTC")
-        scheduler.add_job(
-            self._archive, CronTrigger.from_crontab(self.settings.archive.schedule, timezone="UTC"), id="archive"
-        )
+        scheduler.add_job(self._archive, trigger, id="archive")
         scheduler.start()
         return scheduler
 
