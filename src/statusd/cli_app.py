@@ -274,3 +274,62 @@ async def _bootstrap(settings: Settings) -> int:
                 return await rep.bootstrap(progress=report)
         finally:
             await rep.close()
+
+
+service_app = typer.Typer(no_args_is_help=True, help="Install statusd as a systemd user service or launchd agent.")
+app.add_typer(service_app, name="service")
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print what would be written and run; change nothing")]
+
+
+def _config_file(config: Path | None) -> Path:
+    from statusd.paths import discover_config_file
+
+    path = config or discover_config_file()
+    if path is None:
+        err.print("statusd: no statusd.toml here or in the user config dir; copy config.example.toml", markup=False)
+        raise typer.Exit(78)
+    _settings(path)  # a unit that would exit 78 at once is not worth installing
+    return path
+
+
+def _print_plan(plan: Any) -> None:
+    if plan.text:
+        out.print(f"# {plan.path}", markup=False, highlight=False)
+        sys.stdout.write(plan.text)
+        sys.stdout.flush()
+    else:
+        out.print(f"would remove {plan.path}", markup=False, highlight=False)
+    for cmd in plan.commands:
+        out.print(f"would run: {' '.join(cmd)}", markup=False, highlight=False)
+
+
+@service_app.command("install")
+def service_install(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Write and enable a unit that runs this statusd for this project's config."""
+    from statusd import service_units as su
+
+    try:
+        plan = su.plan_install(_config_file(config))
+        if dry_run:
+            _print_plan(plan)
+            return
+        for note in su.install(plan):
+            out.print(note, markup=False, highlight=False)
+    except su.ServiceError as exc:
+        err.print(f"statusd: {exc}", markup=False)
+        raise typer.Exit(1) from None
+
+
+@service_app.command("uninstall")
+def service_uninstall(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Stop, disable and remove this project's unit."""
+    from statusd import service_units as su
+    from statusd.paths import discover_config_file
+
+    path = config or discover_config_file() or Path.cwd() / "statusd.toml"
+    plan = su.plan_uninstall(path)
+    if dry_run:
+        _print_plan(plan)
+        return
+    for note in su.uninstall(plan):
+        out.print(note, markup=False, highlight=False)
