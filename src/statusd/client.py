@@ -33,6 +33,7 @@ from statusd.errors import (
     VersionMismatchError,
     from_payload,
 )
+from statusd.quick_client import DaemonNotRunningError
 
 __all__ = [
     "CycleDetectedError",
@@ -46,13 +47,6 @@ __all__ = [
     "ValidationError",
     "VersionMismatchError",
 ]
-
-
-class DaemonNotRunningError(StatusdError):
-    code = "unavailable"
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'")
 
 
 def result_payload(result: types.CallToolResult) -> dict[str, Any]:
