@@ -238,3 +238,21 @@ def service_uninstall(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> N
         return
     for note in su.uninstall(plan):
         out.print(note, markup=False, highlight=False)
+
+
+@app.command()
+def doctor(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Check configuration, socket, store, Postgres, mirror and the installed service; say what to fix."""
+    from statusd import doctor as doc
+
+    checks = doc.run(config)
+    if as_json:
+        out.print_json(data=doc.as_json(checks))
+    else:
+        marks = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
+        for c in checks:
+            out.print(f"{marks[c.status]} {c.name:<20} {escape(c.detail)}", highlight=False, soft_wrap=True)
+            if c.fix and c.status in ("warn", "fail"):
+                out.print(f"     {'':<20} → {escape(c.fix)}", highlight=False, soft_wrap=True)
+        out.print("healthy" if doc.healthy(checks) else "[red]unhealthy[/]: fix the FAIL lines above", highlight=False)
+    raise typer.Exit(0 if doc.healthy(checks) else 1)
