@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(bridge.main(args[1:]))
     from statusd.cli_fast import try_fast
+    from statusd.cli_run import try_run
 
-    code = try_fast(args)
+    code = try_run(args) if args[:1] == ["run"] else try_fast(args)
     if code is not None:
         sys.exit(code)
     from statusd.cli_app import app

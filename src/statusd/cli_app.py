@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from statusd import cli_fast as fast
 from statusd.config import Settings, load_settings
-from statusd.errors import ConfigError, StatusdError, StoreLockedError
+from statusd.errors import ConfigError, StatusdError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local-first project status for AI assistants.")
 # Printed data is user text: no ":name:" emoji substitution; errors stay one line for journald and grep.
@@ -50,19 +50,9 @@ def _ask(settings: Settings, show: Callable[[Callable[..., dict[str, Any]]], Non
 @app.command()
 def run(config: ConfigOpt = None) -> None:
     """Run the daemon in the foreground (what the systemd unit / launchd agent starts)."""
-    from statusd.daemon import logs
-    from statusd.daemon.app import Daemon
+    from statusd.cli_run import run_daemon
 
-    settings = _settings(config)
-    logs.configure(settings.log.level)
-    try:
-        asyncio.run(Daemon(settings).run())
-    except StoreLockedError as exc:
-        err.print(f"[red]statusd: {escape(exc.message)}[/]")
-        raise typer.Exit(75) from None
-    except StatusdError as exc:  # e.g. a store written by a newer statusd
-        err.print(f"[red]statusd: {escape(exc.message)}[/]")
-        raise typer.Exit(78) from None
+    raise typer.Exit(run_daemon(config))
 
 
 @app.command()

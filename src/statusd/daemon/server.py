@@ -10,14 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import fcntl
 import json
 import logging
 import os
 import socket
-import stat
-import struct
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,62 +25,15 @@ from mcp.shared.message import SessionMessage
 
 import statusd
 from statusd.daemon.fastpath import FastToolCalls
+from statusd.daemon.listener import SocketLock, peer_uid, prepare_socket_dir
 from statusd.daemon.service import Service
 from statusd.daemon.tools import TOOLS, input_schema
 from statusd.daemon.transport import MAX_LINE, LineReader, LineWriter
-from statusd.errors import StoreLockedError
 
 log = logging.getLogger(__name__)
 
 # How long a half-closed connection is kept for the answers to its last requests.
 EOF_GRACE_SECONDS = 60.0
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The connecting process's uid (SO_PEERCRED on Linux, LOCAL_PEERCRED on BSD/macOS)."""
-    if hasattr(socket, "SO_PEERCRED"):
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", creds)[1])
-    if sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
-        local_peercred = 0x001
-        raw = sock.getsockopt(0, local_peercred, struct.calcsize("iih16i"))
-        return int(struct.unpack("iih16i", raw)[1])
-    return None  # pragma: no cover
-
-
-def prepare_socket_dir(path: Path) -> None:
-    """Create the socket's directory 0700 and refuse one that others can enter."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.parent.stat()
-    if st.st_uid != os.getuid():
-        raise PermissionError(f"socket directory {path.parent} belongs to another user")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(path.parent, 0o700)
-
-
-class SocketLock:
-    """An exclusive lock on ``<socket>.lock`` held for the daemon's life."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path.with_name(path.name + ".lock")
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
-            os.close(fd)
-            raise StoreLockedError(f"socket {self.path.with_suffix('')}", owner) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 def build_mcp_server(service: Service) -> Server[Any]:
@@ -225,7 +174,12 @@ class SocketServer:
         self.connections = 0
         self.answers = Answers()
 
-    async def start(self) -> None:
+    async def start(self, listening: tuple[socket.socket, SocketLock] | None = None) -> None:
+        """Serve on the socket, binding it now or adopting one bound early (``listener.listen``)."""
+        if listening is not None:
+            sock, self._lock = listening
+            self._server = await asyncio.start_unix_server(self._on_connection, sock=sock, limit=MAX_LINE)
+            return
         prepare_socket_dir(self.path)
         self._lock.acquire()
         with contextlib.suppress(FileNotFoundError):

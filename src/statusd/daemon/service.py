@@ -73,6 +73,8 @@ class Service:
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        # Scheduled upkeep's last runs and outcomes (set by the daemon once its scheduler runs).
+        self.jobs: Callable[[], dict[str, Any]] = dict
 
     def now(self) -> str:
         return self.store.clock()
@@ -145,6 +147,7 @@ class Service:
             "schema_versions": {"store": self.store.schema_version(), "store_latest": store_schema.LATEST_VERSION},
             "store_path": str(self.store.path),
             "daemon_started_at": self.started_at,
+            "jobs": self.jobs(),
         }
 
     async def call(self, name: str, arguments: Any, *, client: str | None = None) -> Outcome:

@@ -227,6 +227,20 @@ class Store:
             raise
         return result
 
+    async def maintain(self) -> dict[str, Any]:
+        """``PRAGMA optimize`` and a passive WAL checkpoint, on the writer thread between transactions."""
+        if self._executor is None:
+            raise RuntimeError("the store is not open")
+
+        def work() -> dict[str, Any]:
+            conn = self._writer
+            assert conn is not None
+            conn.execute("PRAGMA optimize")
+            busy, wal_pages, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return {"optimized": True, "wal_pages": wal_pages, "checkpointed_pages": moved, "busy": bool(busy)}
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
     def meta(self, key: str) -> str | None:
         row = self.reader.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])

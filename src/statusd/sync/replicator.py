@@ -99,6 +99,12 @@ class Replicator:
     def wake(self, *_: object) -> None:
         self._wake.set()
 
+    def request_pull(self) -> bool:
+        """Pull at the loop's next turn (the scheduled safety net); return whether the hub is online."""
+        self._pull_wanted.set()
+        self._wake.set()
+        return self.state.online
+
     def hold(self, ctx: WriteContext) -> None:
         """Keep the ops this write is about to queue out of any push until ``confirm`` or ``release``.
 
