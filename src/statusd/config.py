@@ -166,6 +166,12 @@ class ArchiveSection(_Section):
             )
         if not all(_CRON_FIELD.fullmatch(f) for f in fields):
             raise ValueError("cron fields may contain only digits, names, and * / , - ?")
+        from apscheduler.triggers.cron import CronTrigger  # the scheduler's own parser: "99 3 * * *" fails here
+
+        try:
+            CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a valid cron expression: {exc}") from None
         return " ".join(fields)
 
 
