@@ -55,6 +55,8 @@ async def _query_work_item(svc: Service, a: m.QueryWorkItemArgs, call: Call) -> 
 
 
 async def _list_work_items(svc: Service, a: m.ListWorkItemsArgs, call: Call) -> dict[str, Any]:
+    if a.text is not None:  # a substring scan over every live item: off the loop
+        return await svc.store.read_off_loop(workitems.list_items, a, svc.now())
     return svc.store.read(workitems.list_items, a, svc.now())
 
 
@@ -119,7 +121,7 @@ async def _update_configuration(svc: Service, a: m.UpdateConfigurationArgs, call
 
 
 async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Call) -> dict[str, Any]:
-    status = svc.store.read(report.full_status, svc.now())
+    status = await svc.store.read_off_loop(report.full_status, svc.now())
     status["sync"] = svc.sync_summary()
     status["generated_at"] = svc.now()
     if a.output_format == "markdown":
@@ -132,11 +134,11 @@ async def _trigger_archiving(svc: Service, a: m.NoArgs, call: Call) -> dict[str,
 
 
 async def _query_archived(svc: Service, a: m.QueryArchivedArgs, call: Call) -> dict[str, Any]:
-    return svc.store.read(workitems.list_items, a, svc.now(), archived=True)
+    return await svc.store.read_off_loop(workitems.list_items, a, svc.now(), archived=True)
 
 
 async def _query_history(svc: Service, a: m.QueryHistoryArgs, call: Call) -> dict[str, Any]:
-    return svc.store.read(history.query, a)
+    return await svc.store.read_off_loop(history.query, a)
 
 
 async def _sync_status(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
