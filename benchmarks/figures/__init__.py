@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import operations, reads, replication, surface, writes
+from benchmarks.figures import operations, reads, replication, scale, surface, writes
 from benchmarks.harness import Env
 
 
@@ -38,6 +38,7 @@ FIGURES: dict[str, Figure] = {
         Figure("P9", "daemon RSS at 100,000 items / idle CPU", operations.p9_memory_idle),
         Figure("P13", "CLI command wall time", operations.p13_cli),
         Figure("P14", "daemon start → READY", operations.p14_startup),
+        Figure("P15", "N daemons on one Postgres: visibility, hub throughput, connections", scale.p15_scale),
         Figure("P17", "P1 while another client loops generate_full_status at 100,000 items",
                operations.p17_reads_under_report_load),
     )
