@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import operations, reads, replication, scale, surface, writes
+from benchmarks.figures import imports, operations, reads, replication, scale, surface, writes
 from benchmarks.harness import Env
 
 
@@ -41,6 +41,7 @@ FIGURES: dict[str, Figure] = {
         Figure("P15", "N daemons on one Postgres: visibility, hub throughput, connections", scale.p15_scale),
         Figure("P17", "P1 while another client loops generate_full_status at 100,000 items",
                operations.p17_reads_under_report_load),
+        Figure("I1", "import 10,000 beads records while other clients call (issue 11)", imports.i1_import),
     )
 }
 

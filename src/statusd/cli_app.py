@@ -246,3 +246,6 @@ def doctor(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 out.print(f"     {'':<20} → {escape(c.fix)}", highlight=False, soft_wrap=True)
         out.print("healthy" if doc.healthy(checks) else "[red]unhealthy[/]: fix the FAIL lines above", highlight=False)
     raise typer.Exit(0 if doc.healthy(checks) else 1)
+
+
+from statusd import cli_transfer  # noqa: E402, F401 - registers ``import`` and ``export`` on ``app``
