@@ -77,6 +77,7 @@ def listen(path: Path) -> tuple[socket.socket, SocketLock]:
     prepare_socket_dir(path)
     lock = SocketLock(path)
     lock.acquire()
+    sock: socket.socket | None = None
     try:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # stale: we hold the lock, so no live daemon owns it
@@ -91,5 +92,7 @@ def listen(path: Path) -> tuple[socket.socket, SocketLock]:
         sock.setblocking(False)
         return sock, lock
     except BaseException:
+        if sock is not None:
+            sock.close()
         lock.release()
         raise
