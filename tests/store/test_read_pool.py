@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 
@@ -21,7 +22,8 @@ async def test_a_long_read_does_not_hold_up_point_reads_on_the_loop(store: Store
     def long_report(conn: sqlite3.Connection) -> tuple[str, int]:
         started.set()
         assert release.wait(30), "the test never released the long read"
-        return threading.current_thread().name, conn.execute("SELECT COUNT(*) FROM work_items").fetchone()[0]
+        count = conn.execute("SELECT COUNT(*) FROM work_items").fetchone()[0]
+        return threading.current_thread().name, count, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     slow = asyncio.create_task(store.read_off_loop(long_report))
     await asyncio.to_thread(started.wait, 30)
@@ -29,8 +31,9 @@ async def test_a_long_read_does_not_hold_up_point_reads_on_the_loop(store: Store
     assert store.read(ent.get, ent.WORK_ITEM, item["id"])["title"] == "visible"
     assert not slow.done()
     release.set()
-    thread, count = await slow
+    thread, count, nice = await slow
     assert thread.startswith("statusd-reader") and count == 1
+    assert nice > os.getpriority(os.PRIO_PROCESS, 0), "reader threads yield the CPU to the loop thread"
 
 
 async def test_reader_threads_see_committed_writes_and_cannot_write(store: Store) -> None:
