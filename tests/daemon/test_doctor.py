@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from mcp_support import statusd_cmd
 
 from daemon_support import DaemonProcess
 from statusd import service_units
+from statusd.quick_client import QuickClient
 from statusd.store import schema
 
 
@@ -27,6 +29,17 @@ def doctor(config: Path, tmp_path: Path, *extra: str) -> tuple[int, dict[str, An
     return done.returncode, json.loads(done.stdout)
 
 
+def wait_online(sock: Path, within: float = 60.0) -> None:
+    """Poll until the daemon has reached Postgres (and so created the hub schema)."""
+    deadline = time.monotonic() + within
+    while True:
+        with QuickClient(sock) as c:
+            if (c.call("sync_status", {}).get("postgres") or {}).get("reachable"):
+                return
+        assert time.monotonic() < deadline, "the daemon never reached Postgres"
+        time.sleep(0.05)
+
+
 def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in report["checks"]}
 
@@ -36,6 +49,7 @@ def test_a_healthy_replicated_setup_with_an_installed_unit(tmp_path: Path, pg_sc
     d = DaemonProcess(tmp_path / "proj", extra_config=f'\n[postgres]\ndsn = "{dsn}"\nschema = "{name}"\n')
     d.start()
     try:
+        wait_online(d.socket_path)
         command = [sys.executable, "-m", "statusd.cli"]
         unit = service_units.plan_install(d.config_path, manager="systemd", command=command)
         path = tmp_path / "xdg" / "systemd" / "user" / unit.name

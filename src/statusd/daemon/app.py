@@ -23,7 +23,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -80,7 +82,8 @@ class Daemon:
                 await self._stop.wait()
                 self.state = State.STOPPING
                 systemd.stopping()
-                await self._drain()
+                if self.server is not None:
+                    await self._drain()
             # Leaving the stack stopped, newest first: scheduler, replicator, server, socket, store.
             log.info("statusd stopped")
         finally:
@@ -89,6 +92,11 @@ class Daemon:
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         s = self.settings
         loop = asyncio.get_running_loop()
+        # First, before anything is visible: a SIGTERM that arrives once the socket file exists
+        # must find the handler, not the default action (which kills without cleaning up).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+            stack.callback(_remove_signal_handler, loop, sig)
         store = Store(
             s.store.path, machine=machine_name(), synchronous=s.store.synchronous, project=s.project,
             replicated=s.replicated,
@@ -117,16 +125,14 @@ class Daemon:
         stack.callback(lock.release)
         stack.callback(sock.close)
         stack.callback(_unlink, s.socket_path)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
-            stack.callback(_remove_signal_handler, loop, sig)
         systemd.ready()
         mode = f"replicated via {s.postgres_dsn_redacted()}" if s.replicated else "standalone"
         systemd.status(f"serving {s.project}: {mode}, store {s.store.path.name}")
         log.info("statusd listening for project %s on %s (store %s)", s.project, s.socket_path, s.store.path)
 
-        # The SDK loads on a thread so a SIGTERM meanwhile is still handled on the loop.
-        server_module = await asyncio.to_thread(importlib.import_module, "statusd.daemon.server")
+        server_module = await self._load_server_module()
+        if server_module is None:
+            return  # stopped while the SDK was loading: nothing more to start
         self.server = server_module.SocketServer(self.service, s.socket_path)
         await self.server.start((sock, lock))
         stack.push_async_callback(self.server.close)
@@ -149,6 +155,40 @@ class Daemon:
         # A reader thread running a long report holds the GIL for up to one switch interval at a
         # time; 5 ms (the default) would be every waiting point read's added latency (P17).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+    async def _load_server_module(self) -> ModuleType | None:
+        """Import the SDK-based server on a daemon thread; None if a stop came first.
+
+        Not ``asyncio.to_thread``: ``asyncio.run`` joins its executor's threads on the way out, so a
+        SIGTERM during a slow import (seconds on a busy machine) would wait for the import to finish.
+        """
+        loop = asyncio.get_running_loop()
+        loaded: asyncio.Future[ModuleType] = loop.create_future()
+
+        def deliver(fn: Any, value: Any) -> None:
+            if not loaded.done():
+                fn(value)
+
+        def work() -> None:
+            try:
+                module = importlib.import_module("statusd.daemon.server")
+            except BaseException as exc:
+                with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
+                    loop.call_soon_threadsafe(deliver, loaded.set_exception, exc)
+            else:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(deliver, loaded.set_result, module)
+
+        threading.Thread(target=work, name="statusd-sdk-import", daemon=True).start()
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait([loaded, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not loaded.done():
+            loaded.cancel()
+            return None
+        return loaded.result()
 
     @contextlib.asynccontextmanager
     async def _task(self, name: str, coro: Any) -> AsyncIterator[asyncio.Task[Any]]:
