@@ -41,7 +41,8 @@ def _ask(settings: Settings, show: Callable[[Callable[..., dict[str, Any]]], Non
     from statusd.quick_client import QuickClient
 
     try:
-        with QuickClient(settings.socket_path, client_name="statusd-cli") as client:
+        # Naming our store: a daemon of another project on the same socket refuses instead of serving.
+        with QuickClient(settings.socket_path, client_name="statusd-cli", store=settings.store.path) as client:
             show(client.call)
     except StatusdError as exc:
         raise typer.Exit(report_error(exc)) from None
@@ -144,14 +145,13 @@ def sync(
 async def _bootstrap(settings: Settings) -> int:
     from rich.progress import Progress
 
-    from statusd.config import machine_name
     from statusd.store import Store
     from statusd.sync.errors import describe
     from statusd.sync.replicator import Replicator
 
     dsn = settings.postgres_dsn()
     assert dsn is not None
-    async with Store(settings.store.path, machine=machine_name(), replicated=True, project=settings.project) as store:
+    async with Store(settings.store.path, replicated=True, project=settings.project) as store:
         rep = Replicator(store, dsn=dsn, password=settings.postgres_password(), schema=settings.postgres.schema_name)
         if rep.local_has_data():
             raise StatusdError(f"the store {settings.store.path} already has data; the daemon keeps it in sync itself")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from statusd.errors import StatusdError
-from statusd.paths import discover_config_file, socket_path_for
+from statusd.paths import daemon_paths_for, discover_config_file
 from statusd.quick_client import DaemonNotRunningError, QuickClient
 
 FAST_COMMANDS = frozenset({"status", "ready", "show", "conflicts", "sync", "call"})
@@ -234,7 +234,7 @@ def try_fast(argv: list[str]) -> int | None:
         config = Path(raw) if raw is not None else discover_config_file()
         if config is not None and not config.is_file():
             return None
-        socket_path = socket_path_for(config)
+        socket_path, store_path = daemon_paths_for(config)
         as_json = bool(opts.get("--json"))
         if command == "call":
             try:
@@ -245,7 +245,8 @@ def try_fast(argv: list[str]) -> int | None:
         project = _project(config) if command == "status" else ""
     except (UsageError, tomllib.TOMLDecodeError, OSError):
         return None
-    client = QuickClient(socket_path, client_name="statusd-cli")
+    # Naming our store: a daemon of another project on the same socket refuses instead of serving.
+    client = QuickClient(socket_path, client_name="statusd-cli", store=store_path)
     try:
         client.connect()
     except DaemonNotRunningError:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from statusd import service_units
 from statusd.config import Settings, load_settings
 from statusd.errors import ConfigError, StatusdError
-from statusd.quick_client import QuickClient
+from statusd.quick_client import QuickClient, WrongDaemonError
 from statusd.store import schema as store_schema
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -64,8 +64,11 @@ def check_socket(settings: Settings) -> tuple[list[Check], dict[str, Any] | None
         checks.append(Check("socket mode", "fail", f"{path} is {_mode(path)}: other users may connect",
                             "restart the daemon (it creates the socket 0600 in a 0700 directory)"))  # fmt: skip
     try:
-        with QuickClient(path, client_name="statusd-doctor", timeout_s=10) as client:
+        with QuickClient(path, client_name="statusd-doctor", timeout_s=10, store=settings.store.path) as client:
             sync = client.call("sync_status", {})
+    except WrongDaemonError as exc:
+        checks.append(Check("daemon", "fail", exc.message, "give each project its own socket.path"))
+        return checks, None
     except StatusdError as exc:
         checks.append(Check("daemon", "fail", exc.message, f"the socket is stale: {start}"))
         return checks, None

@@ -18,6 +18,8 @@ import statusd
 from statusd.errors import StatusdError, from_payload
 
 PROTOCOL_VERSION = "2025-11-25"  # the newest revision reachable through the initialize handshake
+HELLO_PREFIX = b"#statusd "  # the bridge's preamble line (statusd.daemon.transport.HELLO_PREFIX)
+STORE_CHECK_SECONDS = 5.0
 
 
 class DaemonNotRunningError(StatusdError):
@@ -27,6 +29,13 @@ class DaemonNotRunningError(StatusdError):
         super().__init__(f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'")
 
 
+class WrongDaemonError(StatusdError):
+    code = "unavailable"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"the daemon on {path} serves another project: {reason}", {"socket": str(path)})
+
+
 class ProtocolError(StatusdError):
     """The daemon answered something that is not the JSON-RPC this client expects."""
 
@@ -34,9 +43,12 @@ class ProtocolError(StatusdError):
 class QuickClient:
     """``with QuickClient(path) as c: c.call("list_work_items", {...})``."""
 
-    def __init__(self, path: Path | str, *, client_name: str = "statusd-cli", timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: Path | str, *, client_name: str = "statusd-cli", timeout_s: float = 60.0, store: Path | None = None
+    ) -> None:
         self.path = Path(path)
         self.client_name = client_name
+        self.store = store  # when given, the daemon must serve this store file (else WrongDaemonError)
         self.timeout_s = timeout_s
         self.server_info: dict[str, Any] = {}
         self._sock: socket.socket | None = None
@@ -59,6 +71,8 @@ class QuickClient:
             sock.close()
             raise DaemonNotRunningError(self.path, exc.strerror or str(exc)) from None
         self._sock = sock
+        if self.store is not None:
+            self._check_store()
         result = self.request(
             "initialize",
             {
@@ -69,6 +83,28 @@ class QuickClient:
         )
         self.server_info = dict(result.get("serverInfo") or {})
         self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def _check_store(self) -> None:
+        """Name the store we expect; a daemon serving another one (a shared socket.path) refuses."""
+        assert self._sock is not None
+        hello = HELLO_PREFIX + json.dumps({"store": str(self.store)}).encode() + b"\n"
+        try:
+            self._sock.sendall(hello)
+        except OSError as exc:
+            raise DaemonNotRunningError(self.path, exc.strerror or str(exc)) from None
+        self._sock.settimeout(STORE_CHECK_SECONDS)
+        try:
+            line = self._read_line()
+        finally:
+            self._sock.settimeout(self.timeout_s)
+        if not line.startswith(HELLO_PREFIX):
+            raise ProtocolError("the daemon did not answer the store check")
+        try:
+            answer = json.loads(line[len(HELLO_PREFIX) :])
+        except ValueError:
+            raise ProtocolError("the daemon's answer to the store check is not JSON") from None
+        if isinstance(answer, dict) and answer.get("error"):
+            raise WrongDaemonError(self.path, str(answer["error"]))
 
     def close(self) -> None:
         if self._sock is not None:
@@ -109,7 +145,7 @@ class QuickClient:
         except OSError as exc:
             raise DaemonNotRunningError(self.path, exc.strerror or str(exc)) from None
 
-    def _receive(self) -> dict[str, Any]:
+    def _read_line(self) -> bytes:
         assert self._sock is not None, "connect() first"
         while b"\n" not in self._buffer:
             try:
@@ -120,6 +156,10 @@ class QuickClient:
                 raise DaemonNotRunningError(self.path, "the daemon closed the connection")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
+
+    def _receive(self) -> dict[str, Any]:
+        line = self._read_line()
         try:
             message = json.loads(line)
         except ValueError:

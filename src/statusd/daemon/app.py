@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from statusd.config import Settings, machine_name
+from statusd.config import Settings
 from statusd.daemon import listener, systemd
 from statusd.daemon.service import Service
 from statusd.daemon.upkeep import Upkeep
@@ -97,10 +97,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
             stack.callback(_remove_signal_handler, loop, sig)
-        store = Store(
-            s.store.path, machine=machine_name(), synchronous=s.store.synchronous, project=s.project,
-            replicated=s.replicated,
-        )  # fmt: skip
+        store = Store(s.store.path, synchronous=s.store.synchronous, project=s.project, replicated=s.replicated)
         store.open()
         stack.callback(store.close)
         self.store = store
@@ -121,10 +118,11 @@ class Daemon:
             write_mode=s.sync.write_mode,
             confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
         )
-        sock, lock = listener.listen(s.socket_path)
+        owner = f"project {s.project!r} in {s.root}"
+        sock, lock, bound = listener.listen(s.socket_path, owner)
         stack.callback(lock.release)
         stack.callback(sock.close)
-        stack.callback(_unlink, s.socket_path)
+        stack.callback(listener.remove_if_bound, s.socket_path, bound)
         systemd.ready()
         mode = f"replicated via {s.postgres_dsn_redacted()}" if s.replicated else "standalone"
         systemd.status(f"serving {s.project}: {mode}, store {s.store.path.name}")
@@ -133,8 +131,8 @@ class Daemon:
         server_module = await self._load_server_module()
         if server_module is None:
             return  # stopped while the SDK was loading: nothing more to start
-        self.server = server_module.SocketServer(self.service, s.socket_path)
-        await self.server.start((sock, lock))
+        self.server = server_module.SocketServer(self.service, s.socket_path, owner=owner)
+        await self.server.start((sock, lock, bound))
         stack.push_async_callback(self.server.close)
         await stack.enter_async_context(self._task("server", self.server.serve()))
         await stack.enter_async_context(self._task("watchdog", self._watchdog()))
@@ -241,11 +239,6 @@ class Daemon:
         while True:
             systemd.watchdog_ping()
             await anyio.sleep(interval / 2)
-
-
-def _unlink(path: Any) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 def _remove_signal_handler(loop: asyncio.AbstractEventLoop, sig: int) -> None:

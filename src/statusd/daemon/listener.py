@@ -20,7 +20,8 @@ import struct
 import sys
 from pathlib import Path
 
-from statusd.errors import StoreLockedError
+from statusd.errors import ConfigError, SocketInUseError
+from statusd.paths import socket_path_problem
 
 BACKLOG = 256
 
@@ -48,10 +49,12 @@ def prepare_socket_dir(path: Path) -> None:
 
 
 class SocketLock:
-    """An exclusive lock on ``<socket>.lock`` held for the daemon's life."""
+    """An exclusive lock on ``<socket>.lock`` held for the daemon's life; it names its holder."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, owner: str = "") -> None:
         self.path = path.with_name(path.name + ".lock")
+        self.socket = path
+        self.owner = owner
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -59,11 +62,11 @@ class SocketLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
+            pid, _, owner = os.pread(fd, 4096, 0).decode(errors="replace").partition("\n")
             os.close(fd)
-            raise StoreLockedError(f"socket {self.path.with_suffix('')}", owner) from None
+            raise SocketInUseError(str(self.socket), pid.strip() or None, owner.strip() or None) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}\n{self.owner}".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
@@ -72,10 +75,17 @@ class SocketLock:
             self._fd = None
 
 
-def listen(path: Path) -> tuple[socket.socket, SocketLock]:
-    """Take the socket's lock, bind ``path`` 0600 and listen; the caller owns both from then on."""
+def listen(path: Path, owner: str = "") -> tuple[socket.socket, SocketLock, tuple[int, int]]:
+    """Take the socket's lock, bind ``path`` 0600 and listen.
+
+    Returns the listening socket, the held lock and the (device, inode) of the bound file (the only
+    file at ``path`` this daemon may ever remove); the caller owns all three from then on.
+    """
+    problem = socket_path_problem(path)
+    if problem is not None:
+        raise ConfigError("socket.path", problem)
     prepare_socket_dir(path)
-    lock = SocketLock(path)
+    lock = SocketLock(path, owner)
     lock.acquire()
     sock: socket.socket | None = None
     try:
@@ -85,14 +95,25 @@ def listen(path: Path) -> tuple[socket.socket, SocketLock]:
         old_umask = os.umask(0o177)
         try:
             sock.bind(str(path))
+        except OSError as exc:
+            raise ConfigError("socket.path", f"cannot listen on {path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
+        st = os.stat(path)
         os.chmod(path, 0o600)
         sock.listen(BACKLOG)
         sock.setblocking(False)
-        return sock, lock
+        return sock, lock, (st.st_dev, st.st_ino)
     except BaseException:
         if sock is not None:
             sock.close()
         lock.release()
         raise
+
+
+def remove_if_bound(path: Path, bound: tuple[int, int]) -> None:
+    """Remove the socket file only if it is still the one this daemon bound (never another's)."""
+    with contextlib.suppress(FileNotFoundError):
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) == bound:
+            path.unlink()

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from statusd.config import Settings, machine_name
+from statusd.errors import ConfigError
 from statusd.models import now_iso
 from statusd.store import Store, WriteContext, report
 from statusd.sync.replicator import Replicator
@@ -75,7 +76,10 @@ class Upkeep:
             timezone=self.timezone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S},
         )
-        cron = CronTrigger.from_crontab(s.archive.schedule, timezone=self.timezone)
+        try:
+            cron = CronTrigger.from_crontab(s.archive.schedule, timezone=self.timezone)
+        except ValueError as exc:  # whatever the configuration's own check let through
+            raise ConfigError("archive.schedule", f"not a valid cron expression: {exc}") from None
         self._add(scheduler, "archive", self.archive, cron)
         self._add(scheduler, "optimize", self.optimize, IntervalTrigger(hours=OPTIMIZE_EVERY_H))
         if self.replicator is not None:
