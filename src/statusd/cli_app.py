@@ -211,7 +211,12 @@ def conflicts(
                 c["resolution"] or "open",
             )
     out.print(table)
+    for c in result["conflicts"]:
+        if c.get("reason"):
+            out.print(f"{c['id'][:8]} ({c['kind']}): {escape(c['reason'])}", soft_wrap=True)
     out.print('Resolve with: statusd call resolve_conflict \'{"id": "ID", "resolution": "keep_remote"}\'')
+    if any(c["kind"] == "rejected" for c in result["conflicts"]):
+        out.print("Refused operations: resolution discard (keep the hub's state), retry, or custom with values.")
 
 
 @app.command()
@@ -228,7 +233,10 @@ def sync(
             out.print_json(data=result)
             return
         hub = result.get("postgres") or {}
-        out.print(f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}")
+        out.print(
+            f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}"
+            f"  (refused operations: {result.get('rejected_operations', 0)})"
+        )
         if hub:
             state = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
             out.print(f"postgres: {state}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}")

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from statusd.sync import pg_schema_v2
+
 SCHEMA_LOCK_KEY = 0x5A7D_0001  # advisory lock guarding migrations (namespaced further by schema name)
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -210,7 +212,10 @@ $fn$;
 """
 
 
-MIGRATIONS: list[tuple[str, Callable[[str], str]]] = [("0001_hub", _v1)]
+MIGRATIONS: list[tuple[str, Callable[[str], str]]] = [
+    ("0001_hub", _v1),
+    ("0002_per_key_metadata_and_edge_cycles", pg_schema_v2.v2),
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -25,7 +25,7 @@ import asyncpg
 from statusd.models import now_iso
 from statusd.store import Store, WriteContext
 from statusd.sync import apply, pg_schema
-from statusd.sync.errors import describe, is_transient
+from statusd.sync.errors import describe, is_rejection, is_transient, map_hub_error
 
 log = logging.getLogger(__name__)
 
@@ -364,30 +364,17 @@ class Replicator:
             ops = list(itertools.takewhile(lambda op: op["op_id"] not in held, ops))
         if not ops:
             return False
-        machine = self.store.machine
-        payload = []
         for op in ops:
             waiter = self._waiters.get(op["op_id"])
             op["strict"] = waiter is not None and not waiter.done()
-            payload.append({**op, "machine": machine})
-        body = json.dumps(payload, default=str)
-        for attempt in range(CREATE_RACE_RETRIES + 1):
-            try:
-                raw = await self._conn.fetchval(f"SELECT {self.schema}.apply_ops($1::jsonb, false)::text", body)
-                break
-            except asyncpg.UniqueViolationError:
-                # Another machine created the same entity (a deterministic id, or a vendor name) in a
-                # transaction that committed while ours waited: now visible, it takes the normal path.
-                if attempt == CREATE_RACE_RETRIES:
-                    raise
-        verdicts = json.loads(raw)
+        verdicts = await self._judge(ops)
         crash_point("after_hub_commit")
         settled: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for op, verdict in zip(ops, verdicts, strict=True):
             if op["strict"] and not self._waiting(op["op_id"]):
                 # Its caller gave up waiting and was told "queued": from now on it is a queued write.
                 op["strict"] = False
-                if verdict["verdict"] == "rejected":
+                if verdict["verdict"] in ("rejected", "cycle"):
                     continue  # the hub did not record a rejection: push it again, to merge
             settled.append((op, verdict))
         judged = {op["op_id"] for op, _ in settled if op["strict"]}
@@ -405,6 +392,63 @@ class Replicator:
             if fut is not None and not fut.done():
                 fut.set_result(outcome)
         return True
+
+    async def _send(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One round trip: the hub's verdicts for ``ops``, in order (raises what the hub raised)."""
+        assert self._conn is not None
+        machine = self.store.machine
+        body = json.dumps([{**op, "machine": machine} for op in ops], default=str)
+        for attempt in range(CREATE_RACE_RETRIES + 1):
+            try:
+                raw = await self._conn.fetchval(f"SELECT {self.schema}.apply_ops($1::jsonb, false)::text", body)
+                break
+            except asyncpg.UniqueViolationError:
+                # Another machine created the same entity (a deterministic id, or a vendor name) in a
+                # transaction that committed while ours waited: now visible, it takes the normal path.
+                if attempt == CREATE_RACE_RETRIES:
+                    raise
+        verdicts: list[dict[str, Any]] = json.loads(raw)
+        return verdicts
+
+    async def _judge(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The hub's verdicts; an op the hub refuses for good gets an ``invalid`` verdict of its own.
+
+        A refused batch is rolled back whole, so its ops are sent again one by one to find the
+        culprits: the good ones still go through, in order (SPEC §5.2).
+        """
+        try:
+            return await self._send(ops)
+        except Exception as exc:
+            if not is_rejection(exc):
+                raise
+            if len(ops) == 1:
+                return [await self._invalid(ops[0], exc)]
+        verdicts: list[dict[str, Any]] = []
+        for op in ops:
+            try:
+                verdicts += await self._send([op])
+            except Exception as exc:
+                if not is_rejection(exc):
+                    raise
+                verdicts.append(await self._invalid(op, exc))
+        return verdicts
+
+    async def _invalid(self, op: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+        """The verdict for an op the hub refused: why, and the hub's current state of its entity."""
+        assert self._conn is not None
+        reason = describe(map_hub_error(exc, self.password), self.password)
+        log.error("the hub refused operation %s on %s %s for good: %s", op["op_id"], op["entity"],
+                  op["entity_id"], reason)  # fmt: skip
+        row = await self._conn.fetchrow(
+            f"SELECT version, data::text, updated_at, updated_by FROM {self.schema}.entities WHERE id = $1",
+            op["entity_id"],
+        )
+        verdict: dict[str, Any] = {
+            "verdict": "invalid", "entity_id": op["entity_id"], "reason": reason, "fields": sorted(op["changes"]),
+        }  # fmt: skip
+        if row is not None:
+            verdict.update(version=row[0], data=json.loads(row[1]), updated_at=row[2], updated_by=row[3])
+        return verdict
 
     def _waiting(self, op_id: str) -> bool:
         fut = self._waiters.get(op_id)
