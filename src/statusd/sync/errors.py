@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import asyncpg.exceptions._base
 
 from statusd.errors import HubError, HubFaultError, HubRejectedError, HubUnavailableError
 
@@ -34,8 +33,6 @@ def map_hub_error(exc: BaseException, secret: str | None = None) -> HubError:
     if isinstance(exc, HubError):
         return exc
     text = describe(exc, secret)
-    if isinstance(exc, asyncpg.exceptions._base.DataError):  # an argument the driver cannot encode
-        return HubRejectedError(text)
     if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError, asyncpg.InterfaceError)):
         return HubUnavailableError(text)
     if isinstance(exc, asyncpg.PostgresError):
