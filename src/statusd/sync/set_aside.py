@@ -38,6 +38,9 @@ def set_aside(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any], v
     folded = _fold_later_ops(conn, op, changes) if not on_hub else 0
     if op.get("strict") and not folded:  # later queued writes were acknowledged: they need the record
         conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
+        if not on_hub and op["base_version"] == 0:
+            withdraw_create(conn, ctx, op)
+            return
     else:
         remote = verdict.get("data") or {}
         fields = {k: {"base": c.get("old"), "local": c.get("new"), "remote": remote.get(k)} for k, c in changes.items()}
@@ -68,6 +71,15 @@ def _fold_later_ops(conn: sqlite3.Connection, op: dict[str, Any], changes: dict[
             changes[k] = {"old": changes.get(k, {}).get("old"), "new": c.get("new")}
     conn.execute("DELETE FROM outbox WHERE entity_id = ?", (op["entity_id"],))
     return len(folded)
+
+
+def withdraw_create(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:
+    """Undo a confirmed create the hub refused: its caller was told, so it never happened anywhere."""
+    entity = ENTITIES[op["entity"]]
+    conn.execute(f"DELETE FROM {entity.table} WHERE id = ?", (op["entity_id"],))
+    if entity.name == "deployment":
+        conn.execute("DELETE FROM deployment_links WHERE deployment_id = ?", (op["entity_id"],))
+    ctx.changed_entities.add(entity.name)
 
 
 def retire(conn: sqlite3.Connection, ctx: WriteContext, entity_name: str, ident: str) -> None:
