@@ -92,13 +92,22 @@ def store_entities(path: Path) -> dict[str, dict[str, Any]]:
     """Every entity of a store, shaped like :func:`hub_entities`, minus retired duplicate vendors.
 
     A vendor that lost a duplicate-name race never reached the hub: it lives on, hidden, only in
-    the store of the machine that created it (and whole in the conflict record).
+    the store of the machine that created it (and whole in the conflict record); so does an entity
+    whose create the hub refused for good.
     """
     conn = store_connect(path)
     try:
         retired = {
             json.loads(op)["entity_id"]
             for (op,) in conn.execute("SELECT local_op FROM conflicts WHERE kind = 'duplicate'")
+        }
+        # Likewise an entity whose create the hub refused, until a retry sends it again.
+        retired |= {
+            ident
+            for (ident,) in conn.execute(
+                "SELECT entity_id FROM conflicts WHERE kind = 'rejected' AND remote_version IS NULL "
+                "AND (resolution IS NULL OR resolution IN ('keep_remote', 'discard'))"
+            )
         }
         out = {}
         for entity in ENTITIES.values():

@@ -25,6 +25,7 @@ from sync_support import (
     pg_config,
     store_rows,
     sync_status,
+    wait_converged,
     wait_for,
     wait_online,
 )
@@ -150,6 +151,7 @@ async def test_issue6_a_refused_create_is_set_aside_and_the_queue_goes_on(
     got = await wait_for(arrived, what="the settled item to reach the hub")
     assert got["fields"]["title"] == "cured" and got["fields"]["description"] == "kept whole"
     assert got["fields"]["priority"] == "high" and got["fields"]["deleted_at"] is None
+    await wait_converged([d.store_path], dsn, schema)
 
 
 async def test_a_refused_update_leaves_the_hubs_state_and_can_be_discarded(
@@ -180,6 +182,7 @@ async def test_a_refused_update_leaves_the_hubs_state_and_can_be_discarded(
         assert (await c.call("list_conflicts"))["open_count"] == 0
         again = await c.call("list_conflicts", include_resolved=True)
         assert again["conflicts"][0]["resolution"] == "discard"
+    await wait_converged([d.store_path], dsn, schema)
 
 
 async def test_a_refused_confirmed_write_is_a_validation_error_and_leaves_nothing(
@@ -226,3 +229,4 @@ async def test_a_retried_operation_the_hub_still_refuses_is_set_aside_again(
         assert again["kind"] == "rejected" and again["entity_id"] == bad["id"]
         assert (await sync_status(d))["postgres"]["reachable"] is True
     assert bad["id"] not in await hub_entities(dsn, schema)
+    await wait_converged([d.store_path], dsn, schema)  # the retired item lives on only in its record
