@@ -177,6 +177,12 @@ async def test_a_refused_update_leaves_the_hubs_state_and_can_be_discarded(
         assert (now["title"], now["priority"]) == ("fine", "low") == (hub["fields"]["title"], hub["fields"]["priority"])
         assert now["version"] == hub["version"]
 
+        # Retried while online, the hub refuses again: the caller hears it and the record stays open.
+        with pytest.raises(ValidationError):
+            await c.call("resolve_conflict", id=record["id"], resolution="retry")
+        assert (await c.call("list_conflicts"))["conflicts"] == [record]
+        assert (await c.call("query_work_item", id=item["id"]))["title"] == "fine"
+
         discarded = await c.call("resolve_conflict", id=record["id"], resolution="discard")
         assert discarded["success"] is True and discarded["item"]["title"] == "fine"
         assert (await c.call("list_conflicts"))["open_count"] == 0

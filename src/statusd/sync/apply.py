@@ -19,7 +19,7 @@ from statusd.store import deployments
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
-from statusd.sync.set_aside import set_aside, withdraw_create
+from statusd.sync.set_aside import reopen_resolution, set_aside, withdraw_create
 
 
 def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
@@ -189,6 +189,7 @@ def settle(
         conn.execute("DELETE FROM outbox WHERE op_id = ?", (op["op_id"],))
         if kind in ("rejected", "cycle"):
             conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
+            reopen_resolution(conn, op)
             if "data" not in verdict and op["base_version"] == 0:  # a refused confirmed create: its caller was told
                 withdraw_create(conn, ctx, op)
         if kind in ("conflict", "duplicate") and not op.get("strict"):  # a waiting caller is told instead

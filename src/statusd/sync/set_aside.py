@@ -38,6 +38,7 @@ def set_aside(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any], v
     folded = _fold_later_ops(conn, op, changes) if not on_hub else 0
     if op.get("strict") and not folded:  # later queued writes were acknowledged: they need the record
         conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
+        reopen_resolution(conn, op)
         if not on_hub and op["base_version"] == 0:
             withdraw_create(conn, ctx, op)
             return
@@ -71,6 +72,15 @@ def _fold_later_ops(conn: sqlite3.Connection, op: dict[str, Any], changes: dict[
             changes[k] = {"old": changes.get(k, {}).get("old"), "new": c.get("new")}
     conn.execute("DELETE FROM outbox WHERE entity_id = ?", (op["entity_id"],))
     return len(folded)
+
+
+def reopen_resolution(conn: sqlite3.Connection, op: dict[str, Any]) -> None:
+    """A withdrawn write that settled a conflict (same entity, same moment) leaves the record open again."""
+    conn.execute(
+        "UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, resolution = NULL "
+        "WHERE entity_id = ? AND resolved_at = ? AND resolution NOT IN ('keep_remote', 'discard')",
+        (op["entity_id"], op["at"]),
+    )
 
 
 def withdraw_create(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:
