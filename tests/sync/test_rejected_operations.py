@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -79,6 +80,16 @@ async def offline(d: DaemonProcess, proxy: TcpProxy) -> None:
         return not (await sync_status(d))["postgres"]["reachable"]
 
     await wait_for(down, what="the daemon to notice Postgres is gone")
+
+
+def error_times(d: DaemonProcess) -> list[float]:
+    """When the daemon logged each sync error (seconds since the epoch)."""
+    out = []
+    for line in d.log().splitlines():
+        entry = json.loads(line) if line.startswith("{") else {}
+        if str(entry.get("msg", "")).startswith("sync error"):
+            out.append(datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp())
+    return out
 
 
 def statusd(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -236,3 +247,35 @@ async def test_a_retried_operation_the_hub_still_refuses_is_set_aside_again(
         assert (await sync_status(d))["postgres"]["reachable"] is True
     assert bad["id"] not in await hub_entities(dsn, schema)
     await wait_converged([d.store_path], dsn, schema)  # the retired item lives on only in its record
+
+
+async def test_a_hub_fault_sets_nothing_aside_and_passes_once_fixed(
+    fleet: Fleet, pg_schema: tuple[str, str], proxy: TcpProxy
+) -> None:
+    """An error that is not the operation's fault (here: the hub's function is missing) keeps the queue."""
+    dsn, schema = pg_schema
+    d = await start(fleet, proxy, dsn, schema)
+    conn = await hub_connect(dsn)
+    try:
+        await conn.execute(f"ALTER FUNCTION {schema}.apply_ops(jsonb, boolean) RENAME TO apply_ops_away")
+        async with d.client("agent") as c:
+            item = await c.call("create_work_item", item_type="task", title="waits for the hub")
+            assert item["sync"] == "queued"
+
+            async def reported() -> dict[str, Any] | None:
+                status = await sync_status(d)
+                return status if "apply_ops" in (status["postgres"]["last_error"] or "") else None
+
+            status = await wait_for(reported, what="the fault to show in sync_status")
+            assert status["pending_outbox"] == 1 and status["rejected_operations"] == 0
+            # Retried with growing backoff (0.1-0.3 s, then doubling), not reconnecting several times a
+            # second: six attempts take at least 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s.
+            times = await wait_for(lambda: (t := error_times(d))[5:] and t, within=60, what="six attempts")
+            assert times[5] - times[0] >= 3.1, times
+            assert (await c.call("list_conflicts"))["open_count"] == 0
+            await conn.execute(f"ALTER FUNCTION {schema}.apply_ops_away(jsonb, boolean) RENAME TO apply_ops")
+            await wait_for(lambda: outbox_size(d.store_path) == 0, what="the queue to drain once the hub is fixed")
+    finally:
+        await conn.close()
+    assert item["id"] in await hub_entities(dsn, schema)
+    assert "sync error" in d.log()  # logged as an error, not as an outage

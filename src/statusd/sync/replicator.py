@@ -92,6 +92,7 @@ class Replicator:
         self._conn: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
+        self._served = False  # a push and a pull succeeded since the last error
         self._started = time.monotonic()
 
     # --- the daemon's side ---------------------------------------------------------------------
@@ -192,7 +193,6 @@ class Replicator:
         while not self._stopping:
             try:
                 await self.connect()
-                backoff = 0.2
                 await self._serve()
             except asyncio.CancelledError:
                 self._release_waiters()
@@ -211,7 +211,11 @@ class Replicator:
                 if not is_transient(exc):
                     log.error("sync error: %s", describe(exc, self.password))
                 self._went_down(describe(exc, self.password))
+                if self._served:  # it worked for a while: this is a new outage, start again quickly
+                    backoff, self._served = 0.2, False
                 await self._sleep(backoff * (0.5 + random.random()))
+                # Not after a successful connect: an error right after one (a hub fault, a refused
+                # login) would otherwise reconnect several times a second forever.
                 backoff = min(backoff * 2, 10.0)
             finally:
                 await self.close()
@@ -286,6 +290,7 @@ class Replicator:
                 else:
                     held_retry = 0.0
                     next_pull = time.monotonic() + self.pull_interval_s
+            self._served = True
             if now >= next_beat:
                 await self._heartbeat()
                 next_beat = time.monotonic() + HEARTBEAT_S
