@@ -131,7 +131,7 @@ async def test_upgrading_a_version_1_hub_keeps_its_data(pg_schema: tuple[str, st
             await conn.execute(f"INSERT INTO {schema}.schema_version(version, name) VALUES (1, '0001_hub')")
         ident = str(uuid.uuid4())
         await apply(conn, schema, create_op(ident, item_type="task", title="from v1", metadata={"a": 1}))
-        assert await hub_schema.migrate(conn, schema) == hub_schema.LATEST_VERSION == 2
+        assert await hub_schema.migrate(conn, schema) == hub_schema.LATEST_VERSION
         assert (await entity_row(conn, schema, ident))[1]["title"] == "from v1"
         await apply(conn, schema, op(ident, {"metadata": ({"a": 1}, {"a": 1, "b": 2})}, base=1, machine="m2"))
         result = await apply(conn, schema, op(ident, {"metadata": ({"a": 1}, {"a": 1, "c": 3})}, base=1))

@@ -18,7 +18,7 @@ import sqlite3
 from typing import Any
 
 from statusd.errors import NotFoundError, ValidationError
-from statusd.models import ListConflictsArgs, ResolveConflictArgs, check_id_text
+from statusd.models import ListConflictsArgs, ResolveConflictArgs, check_id_text, new_id
 from statusd.store import dependencies
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
@@ -48,6 +48,35 @@ def list_conflicts(conn: sqlite3.Connection, args: ListConflictsArgs) -> dict[st
         # A refused operation may hold values JSON cannot carry (Infinity): show them as text.
         c["fields"] = _json_safe(c["fields"])
     return {"conflicts": conflicts, "open_count": count_open(conn)}
+
+
+def record(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    *,
+    kind: str,
+    op: dict[str, Any],
+    fields: dict[str, Any],
+    remote_version: int | None,
+    reason: str | None,
+) -> str:
+    """Keep a write that could not be applied as written; return the record's id."""
+    ident = new_id()
+    conn.execute(
+        "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (ident, op["entity"], op["entity_id"], kind, ent.dumps(fields), ent.dumps(op), remote_version, ctx.now, reason),
+    )
+    return ident
+
+
+def reopen(conn: sqlite3.Connection, entity_id: str, at: str) -> None:
+    """A withdrawn write that settled a record (same entity, same moment) leaves the record open again."""
+    conn.execute(
+        "UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, resolution = NULL "
+        "WHERE entity_id = ? AND resolved_at = ? AND resolution NOT IN ('keep_remote', 'discard')",
+        (entity_id, at),
+    )
 
 
 def _json_safe(value: Any) -> Any:

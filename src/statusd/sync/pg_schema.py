@@ -11,8 +11,10 @@ one server-side call, so a push costs one round trip.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 
@@ -248,3 +250,13 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> int:
             await conn.execute(sql(s))
             await conn.execute(f"INSERT INTO {s}.schema_version(version, name) VALUES ($1, $2)", number, name)
         return max(int(have), LATEST_VERSION)
+
+
+async def entity_state(conn: asyncpg.Connection, schema: str, ident: str) -> dict[str, Any] | None:
+    """The hub's current state of one entity (version, data, updated_at, updated_by), or None."""
+    row = await conn.fetchrow(
+        f"SELECT version, data::text, updated_at, updated_by FROM {schema}.entities WHERE id = $1", ident
+    )
+    if row is None:
+        return None
+    return {"version": row[0], "data": json.loads(row[1]), "updated_at": row[2], "updated_by": row[3]}

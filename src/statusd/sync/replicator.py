@@ -444,15 +444,10 @@ class Replicator:
         reason = describe(map_hub_error(exc, self.password), self.password)
         log.error("the hub refused operation %s on %s %s for good: %s", op["op_id"], op["entity"],
                   op["entity_id"], reason)  # fmt: skip
-        row = await self._conn.fetchrow(
-            f"SELECT version, data::text, updated_at, updated_by FROM {self.schema}.entities WHERE id = $1",
-            op["entity_id"],
-        )
         verdict: dict[str, Any] = {
             "verdict": "invalid", "entity_id": op["entity_id"], "reason": reason, "fields": sorted(op["changes"]),
         }  # fmt: skip
-        if row is not None:
-            verdict.update(version=row[0], data=json.loads(row[1]), updated_at=row[2], updated_by=row[3])
+        verdict.update(await pg_schema.entity_state(self._conn, self.schema, op["entity_id"]) or {})
         return verdict
 
     def _waiting(self, op_id: str) -> bool:

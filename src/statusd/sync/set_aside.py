@@ -20,8 +20,7 @@ import json
 import sqlite3
 from typing import Any
 
-from statusd.models import new_id
-from statusd.store import entities as ent
+from statusd.store import conflicts
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES
 
@@ -45,20 +44,9 @@ def set_aside(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any], v
     else:
         remote = verdict.get("data") or {}
         fields = {k: {"base": c.get("old"), "local": c.get("new"), "remote": remote.get(k)} for k, c in changes.items()}
-        conn.execute(
-            "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at, reason) "
-            "VALUES (?, ?, ?, 'rejected', ?, ?, ?, ?, ?)",
-            (
-                new_id(),
-                op["entity"],
-                ident,
-                ent.dumps(fields),
-                ent.dumps({**op, "changes": changes}),
-                verdict.get("version"),
-                ctx.now,
-                f"refused by the hub: {verdict.get('reason') or 'no reason given'}",
-            ),
-        )
+        reason = f"refused by the hub: {verdict.get('reason') or 'no reason given'}"
+        conflicts.record(conn, ctx, kind="rejected", op={**op, "changes": changes}, fields=fields,
+                         remote_version=verdict.get("version"), reason=reason)  # fmt: skip
     if not on_hub:
         retire(conn, ctx, op["entity"], ident)
 
@@ -75,12 +63,8 @@ def _fold_later_ops(conn: sqlite3.Connection, op: dict[str, Any], changes: dict[
 
 
 def reopen_resolution(conn: sqlite3.Connection, op: dict[str, Any]) -> None:
-    """A withdrawn write that settled a conflict (same entity, same moment) leaves the record open again."""
-    conn.execute(
-        "UPDATE conflicts SET resolved_at = NULL, resolved_by = NULL, resolution = NULL "
-        "WHERE entity_id = ? AND resolved_at = ? AND resolution NOT IN ('keep_remote', 'discard')",
-        (op["entity_id"], op["at"]),
-    )
+    """A withdrawn write that settled a conflict leaves the record open again."""
+    conflicts.reopen(conn, op["entity_id"], op["at"])
 
 
 def withdraw_create(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:
