@@ -25,7 +25,7 @@ from sync_support import (
 from tcp_proxy import TcpProxy
 
 from daemon_support import DaemonProcess
-from statusd.client import CycleDetectedError, NotFoundError
+from statusd.client import CycleDetectedError, DuplicateError, NotFoundError
 
 
 @pytest.fixture
@@ -210,3 +210,29 @@ async def test_a_confirmed_edge_closing_a_cycle_the_machine_has_not_seen_is_cycl
     await wait_converged([a.store_path, b.store_path], dsn, schema)
     for d in (a, b):
         assert live_edges(d.store_path) == {(x["id"], y["id"], "depends_on")}
+
+
+async def test_a_confirmed_duplicate_vendor_leaves_nothing_behind(
+    fleet: Fleet, pg_schema: tuple[str, str], proxies: list[TcpProxy]
+) -> None:
+    """Regression (R5 flake): the losing machine kept a hidden vendor the hub never had, so its store
+    never equalled the hub again."""
+    dsn, schema = pg_schema
+    (a, _pa), (b, _pb) = await pair(fleet, proxies, dsn, schema)
+    async with a.client("agent-a") as ca, b.client("agent-b") as cb:
+        holder = await hub_connect(dsn)
+        tx = holder.transaction()
+        await tx.start()
+        await holder.fetchval("SELECT pg_current_xact_id()")  # B cannot pull A's vendor yet
+        try:
+            won = await ca.call("create_vendor", name="Initech")
+            assert won["sync"] == "confirmed"
+            with pytest.raises(DuplicateError):
+                await cb.call("create_vendor", name="INITECH")
+            assert (await cb.call("list_conflicts"))["open_count"] == 0
+        finally:
+            await tx.rollback()
+            await holder.close()
+    await wait_converged([a.store_path, b.store_path], dsn, schema)
+    names = store_rows(b.store_path, "SELECT id FROM vendors")
+    assert names == [(won["id"],)]

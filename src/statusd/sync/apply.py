@@ -192,7 +192,9 @@ def settle(
             reopen_resolution(conn, op)
             if "data" not in verdict and op["base_version"] == 0:  # a refused confirmed create: its caller was told
                 withdraw_create(conn, ctx, op)
-        if kind in ("conflict", "duplicate") and not op.get("strict"):  # a waiting caller is told instead
+        # A waiting caller is told instead, unless queued writes of the same vendor stand behind it.
+        withdrawn = bool(kind == "duplicate" and op.get("strict") and not has_pending(conn, op["entity_id"]))
+        if (kind == "conflict" and not op.get("strict")) or (kind == "duplicate" and not withdrawn):
             fields = verdict.get("conflicts") or {
                 "name": {"base": None, "local": op["changes"].get("name", {}).get("new"), "remote": None}
             }
@@ -211,7 +213,10 @@ def settle(
                     verdict.get("reason"),
                 ),
             )
-        if kind == "duplicate":
+        if withdrawn:  # its caller heard "duplicate": the create never happened anywhere
+            conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
+            withdraw_create(conn, ctx, op)
+        elif kind == "duplicate":
             _retire_local_duplicate(conn, ctx, op)
         if "data" in verdict and not has_pending(conn, verdict["entity_id"]):
             apply_state(

@@ -418,8 +418,9 @@ class Replicator:
     async def _judge(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The hub's verdicts; an op the hub refuses for good gets an ``invalid`` verdict of its own.
 
-        A refused batch is rolled back whole, so its ops are sent again one by one to find the
-        culprits: the good ones still go through, in order (SPEC §5.2).
+        A refused batch is rolled back whole, so it is halved and each half sent again, in order,
+        until the culprits stand alone: the good ops still go through (SPEC §5.2), and one bad op
+        in 200 costs about 16 round trips rather than 200.
         """
         try:
             return await self._send(ops)
@@ -428,15 +429,8 @@ class Replicator:
                 raise
             if len(ops) == 1:
                 return [await self._invalid(ops[0], exc)]
-        verdicts: list[dict[str, Any]] = []
-        for op in ops:
-            try:
-                verdicts += await self._send([op])
-            except Exception as exc:
-                if not is_rejection(exc):
-                    raise
-                verdicts.append(await self._invalid(op, exc))
-        return verdicts
+        half = len(ops) // 2
+        return await self._judge(ops[:half]) + await self._judge(ops[half:])
 
     async def _invalid(self, op: dict[str, Any], exc: BaseException) -> dict[str, Any]:
         """The verdict for an op the hub refused: why, and the hub's current state of its entity."""
