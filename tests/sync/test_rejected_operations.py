@@ -69,6 +69,7 @@ def proxy(pg_schema: tuple[str, str]) -> Iterator[TcpProxy]:
 async def start(fleet: Fleet, proxy: TcpProxy, dsn: str, schema: str) -> DaemonProcess:
     d = fleet.start(pg_config(proxy.dsn_for(dsn), schema))
     await wait_online(d)
+    await wait_for(lambda: outbox_size(d.store_path) == 0, what="the first upload (the configuration) to settle")
     await install_refusal(dsn, schema)
     return d
 
