@@ -16,6 +16,7 @@
         ├── HubUnavailableError       transient: refused/reset/timed out/restarting; retry with backoff
         ├── HubRejectedError          permanent for one operation: the hub refuses its data
         └── HubFaultError             permanent for the hub as it stands (privileges, schema): retry slowly
+            └── SchemaTooNewError     (sync/pg_schema.py) the hub is newer than this statusd: sync pauses
 
 Each error builds its message from its identifiers and carries a JSON-safe ``details`` dict.
 ``to_payload`` is the single place that turns an error into the tool-error body of SPEC §4.2;

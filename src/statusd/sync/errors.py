@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+from asyncpg.exceptions import InternalClientError
 
 from statusd.errors import HubError, HubFaultError, HubRejectedError, HubUnavailableError
 
@@ -33,7 +34,8 @@ def map_hub_error(exc: BaseException, secret: str | None = None) -> HubError:
     if isinstance(exc, HubError):
         return exc
     text = describe(exc, secret)
-    if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError, asyncpg.InterfaceError)):
+    # InternalClientError: the driver caught mid-operation by a dropped connection; a new one passes.
+    if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError, asyncpg.InterfaceError, InternalClientError)):
         return HubUnavailableError(text)
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from statusd.errors import HubFaultError
 from statusd.sync import pg_schema_v2
 
 SCHEMA_LOCK_KEY = 0x5A7D_0001  # advisory lock guarding migrations (namespaced further by schema name)
@@ -25,12 +26,15 @@ SCHEMA_LOCK_KEY = 0x5A7D_0001  # advisory lock guarding migrations (namespaced f
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class SchemaTooNewError(Exception):
+class SchemaTooNewError(HubFaultError):
+    """The hub was migrated by a newer statusd: sync pauses, local work goes on (SPEC §5.1)."""
+
     def __init__(self, found: int, known: int) -> None:
         super().__init__(
             f"the Postgres schema is at version {found} but this statusd understands up to {known}; "
             "sync is paused (local work continues) until statusd is upgraded"
         )
+        self.details = {"found": found, "known": known}
         self.found = found
         self.known = known
 
