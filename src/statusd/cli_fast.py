@@ -138,8 +138,12 @@ def show_conflicts(call: Callable[..., dict[str, Any]], include_resolved: bool, 
             rows.append([c["id"][:8], f"{c['entity']} {c['entity_id'][:8]}", name, *shown,
                          c["detected_at"][:19], c["resolution"] or "open"])  # fmt: skip
     headers = ["id", "entity", "field", "base", "local", "remote", "detected", "resolution"]
-    sys.stdout.write(_table(headers, rows) + "\n")
-    sys.stdout.write('Resolve with: statusd call resolve_conflict \'{"id": "ID", "resolution": "keep_remote"}\'\n')
+    lines = [_table(headers, rows)]
+    lines += [f"{c['id'][:8]} ({c['kind']}): {c['reason']}" for c in result["conflicts"] if c.get("reason")]
+    lines.append('Resolve with: statusd call resolve_conflict \'{"id": "ID", "resolution": "keep_remote"}\'')
+    if any(c["kind"] == "rejected" for c in result["conflicts"]):
+        lines.append("Refused operations: resolution discard (keep the hub's state), retry, or custom with values.")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def show_sync(call: Callable[..., dict[str, Any]], as_json: bool) -> None:
@@ -147,7 +151,10 @@ def show_sync(call: Callable[..., dict[str, Any]], as_json: bool) -> None:
     if as_json:
         _json(result)
         return
-    lines = [f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}"]
+    lines = [
+        f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}"
+        f"  (refused operations: {result.get('rejected_operations', 0)})"
+    ]
     hub = result.get("postgres") or {}
     if hub:
         state = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"

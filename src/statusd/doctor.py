@@ -161,7 +161,8 @@ def check_postgres(settings: Settings, sync: dict[str, Any] | None) -> list[Chec
         level: Status = "ok" if version == latest else "warn"
         checks.append(Check("hub schema", level, f"version {version} (latest {latest})"))
     if sync is not None:
-        checks.extend(_lag(sync, _stuck_ops(settings.store.path)))
+        refused = sync.get("rejected_operations")
+        checks.extend(_lag(sync, int(refused) if refused is not None else _stuck_ops(settings.store.path)))
     return checks
 
 
