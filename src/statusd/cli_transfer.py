@@ -94,7 +94,7 @@ def _print_report(report: dict[str, Any]) -> None:
     verb = "Would import" if report.get("dry_run") else "Imported"
     deps = report.get("dependencies") or {}
     out.print(
-        f"{verb} {report['source']} from {escape(str(report['path']))}: "
+        f"{verb} {report['source']} from {escape(str(report['path']))} ({report.get('records_read', 0)} records): "
         f"created {report['created']}, updated {report['updated']}, unchanged {report['unchanged']}, "
         + (f"deleted {report['deleted']}, " if report.get("deleted") else "")
         + f"skipped {report['skipped']}; dependencies created {deps.get('created', 0)}, "

@@ -17,7 +17,9 @@ from statusd.sync.importers.plan import Plan, PlannedEdge, as_list, make_item
 PRIORITIES = {0: "critical", 1: "high", 2: "medium", 3: "low", 4: "low"}
 STATUSES = {"blocked": "blocked", "closed": "completed", "done": "completed"}
 # Edge types that become statusd dependencies, kept in beads' direction: issue_id waits for depends_on_id.
-WAIT_EDGES = frozenset({"blocks", "depends-on", "subtask-of"})
+# ``conditional-blocks`` and ``waits-for`` are direct blockers in beads too (``IsDirectBlocker``: ``bd ready``
+# leaves the waiter out while the other is open), so they wait here as well.
+WAIT_EDGES = frozenset({"blocks", "depends-on", "subtask-of", "conditional-blocks", "waits-for"})
 PARENT_EDGE = "parent-child"
 _HANDLED = frozenset({"id", "title", "description", "status", "priority", "dependencies", "_type"})
 CANDIDATES = (".beads/issues.jsonl", "issues.jsonl", ".beads/beads.jsonl", "beads.jsonl")

@@ -45,9 +45,11 @@ def read(path: Path) -> Plan:
     try:
         data = json.loads(file.read_text(encoding="utf-8-sig", errors="replace"))
     except (ValueError, RecursionError) as exc:
+        plan.records_read += 1  # the unreadable file is the one record, so the counts still add up
         plan.skip(f"{file.name}:{getattr(exc, 'lineno', 1)}", f"not valid JSON ({exc})")
         return plan
     if not isinstance(data, dict):
+        plan.records_read += 1
         plan.skip(file.name, "top level is not a JSON object")
         return plan
     if isinstance(data.get("tasks"), list):
@@ -57,6 +59,7 @@ def read(path: Path) -> Plan:
         if isinstance(body, dict) and isinstance(body.get("tasks"), list):
             _tag(plan, file, str(tag), body["tasks"], body.get("metadata") or {}, legacy=False)
         else:
+            plan.records_read += 1  # read and skipped: created + updated + unchanged + skipped = records
             plan.skip(f"{file.name}: {tag}", "not a tag ({tasks: [...]}); ignored")
     return plan
 
@@ -77,6 +80,7 @@ def _priority(raw: Any, fallback: str) -> str:
 
 def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legacy: bool) -> None:
     root_key = tag
+    plan.records_read += 1  # the tag itself becomes an item (its project), so it is a record too
     plan.items.append(
         make_item(
             plan,
@@ -159,7 +163,8 @@ def _item(
         origin=origin,
         source_path=str(file),
         source_status=raw_status,
-        title=str(rec.get("title") or ""),
+        # ``name`` is what other generators of a tasks.json at Task Master's path call the title.
+        title=str(rec.get("title") or rec.get("name") or ""),
         namespace=namespace,
         status=status,
         priority=priority,
