@@ -95,3 +95,27 @@ async def test_beads_conditional_blocks_and_waits_for_keep_the_waiter_out_of_rea
     result = await run(store, "beads", tmp_path / "issues.jsonl")
     assert result["dependencies"]["created"] == 2
     assert ready_source_ids(store) == {"x-1", "x-4"}
+
+
+async def test_beads_templates_pinned_markers_and_wisps_stay_out_of_ready_as_bd_ready_leaves_them(
+    store: Store, tmp_path: Path
+) -> None:
+    lines = [
+        '{"id":"m-1","title":"Real work","status":"open","priority":2,"issue_type":"task"}',
+        '{"id":"m-2","title":"Release molecule","status":"open","priority":2,"issue_type":"epic","is_template":true}',
+        '{"id":"m-3","title":"Project context","status":"open","priority":1,"issue_type":"task","pinned":true}',
+        '{"id":"m-4","title":"Patrol step","status":"open","priority":2,"issue_type":"task","ephemeral":true}',
+        '{"id":"m-5","title":"Old template","status":"closed","priority":2,"issue_type":"task","is_template":true}',
+    ]
+    (tmp_path / "issues.jsonl").write_text("\n".join(lines) + "\n")
+    first = await run(store, "beads", tmp_path / "issues.jsonl")
+    assert first["created"] == 5 and first["records_read"] == 5
+    assert ready_source_ids(store) == {"m-1"}
+    blocked = list_items(store, status="blocked")["items"]
+    assert sorted(i["title"] for i in blocked) == ["Patrol step", "Project context", "Release molecule"]
+    again = await run(store, "beads", tmp_path / "issues.jsonl")
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 5)
+    (tmp_path / "export.jsonl").write_text(export.dumps(store.read(export.records)))
+    async with Store(tmp_path / "b.sqlite3", machine="b") as target:
+        await run(target, "beads", tmp_path / "export.jsonl")
+        assert ready_source_ids(target) == {"m-1"}
