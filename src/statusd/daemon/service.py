@@ -22,7 +22,7 @@ from statusd.errors import (
     VersionMismatchError,
 )
 from statusd.models import now_iso, parse_args
-from statusd.store import Store, WriteContext
+from statusd.store import Store, WriteContext, conflicts, entities, outbox
 from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
 
@@ -85,52 +85,48 @@ class Service:
         **kw: P.kwargs,
     ) -> T:
         ctx = WriteContext(actor=call.actor)
-        holder = self.replicator if self.write_mode == "confirmed" else None
-        if holder is not None:
-            holder.hold(ctx)  # its ops must not be pushed before we wait for them (strict)
+        # Registered before the transaction, so its operations are pushed strictly from the start.
+        ticket = self.replicator.open_ticket(ctx) if self.replicator and self.write_mode == "confirmed" else None
+        ctx.confirming = ticket is not None
         try:
             result = await self.store.write(fn, ctx, *args, **kw)
             call.warnings.extend(ctx.warnings)
             if self.replicator is None:
                 call.sync = "local_only"
+            elif ticket is None:
+                call.sync = "queued"  # async mode, or Postgres unreachable (the envelope says so)
             elif not ctx.op_ids:
-                call.sync = "confirmed"  # nothing changed, so nothing to send
-            elif self.write_mode == "confirmed" and self.replicator.state.online:
-                outcomes = await self.replicator.confirm(ctx.op_ids, self.confirm_timeout_s, held=ctx)
-                if outcomes is None:
-                    call.sync = "queued"
-                    call.warnings.append(
-                        f"queued_for_sync: Postgres did not confirm within {int(self.confirm_timeout_s * 1000)} ms"
-                    )
-                else:
-                    _raise_rejection(outcomes)
-                    call.sync = "confirmed"
-                    result = self._reread(result, outcomes)
+                call.sync = "confirmed"  # nothing was asserted about any entity
             else:
-                call.sync = "queued"
+                verdicts = await self.replicator.confirm(ticket, self.confirm_timeout_s)
+                if verdicts.outcomes is None:
+                    call.sync = "queued"
+                    call.warnings.append(f"queued_for_sync: {verdicts.queued_because}")
+                else:
+                    _raise_rejection(verdicts.outcomes)
+                    call.sync = "confirmed"
+                    result = self._reread(result, verdicts.outcomes)
             return result
         finally:
-            if holder is not None:
-                holder.release(ctx)
+            if ticket is not None:
+                self.replicator.close_ticket(ticket)  # type: ignore[union-attr]
 
     def _reread(self, result: T, outcomes: list[dict[str, Any]]) -> T:
-        """After a merge the hub's version differs from the local write's; report the settled row."""
+        """After a merge the hub's version differs from the local write's; report the settled row's."""
         if not isinstance(result, dict) or "id" not in result or "version" not in result:
             return result
         for outcome in outcomes:
             if outcome.get("entity_id") == result["id"] and outcome.get("version") not in (None, result["version"]):
-                table = ENTITIES[outcome["entity"]].table
-                row = self.store.reader.execute(f"SELECT version FROM {table} WHERE id = ?", (result["id"],)).fetchone()
-                if row is not None:
-                    result["version"] = row[0]
+                version = self.store.read(entities.version_of, ENTITIES[outcome["entity"]], result["id"])
+                if version is not None:
+                    result["version"] = version
         return result
 
     def open_conflicts(self) -> int:
-        row = self.store.reader.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()
-        return int(row[0])
+        return self.store.read(conflicts.count_open)
 
     def sync_summary(self) -> dict[str, Any]:
-        pending = self.store.reader.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
+        pending = self.store.read(outbox.summary)
         hub = self.replicator.summary() if self.replicator is not None else None
         return {
             "mode": "replicated" if self.store.replicated else "standalone",
@@ -189,18 +185,28 @@ class Service:
         out["data_source"] = "local_store"
         warnings = list(call.warnings)
         if self.replicator is not None:
-            warnings += [
-                w for w in self.replicator.warnings(write=writes and call.sync != "confirmed") if w not in warnings
-            ]
-        conflicts = self.open_conflicts() if self.store.replicated else 0
-        if conflicts:
-            warnings.append(f"open_conflicts: {conflicts}")
-        out["warnings"] = warnings
+            warnings += self.replicator.warnings(write=writes and call.sync != "confirmed")
+        count = self.open_conflicts() if self.store.replicated else 0
+        if count:
+            warnings.append(f"open_conflicts: {count}")
+        out["warnings"] = _once_per_code(warnings)
         if writes:
             out["sync"] = call.sync or ("queued" if self.store.replicated else "local_only")
             out["wrote_to_store"] = True
             out["wrote_to_markdown"] = False
         return out
+
+
+def _once_per_code(warnings: list[str]) -> list[str]:
+    """One warning per code (the text before the colon); the first, most specific, one is kept."""
+    seen: set[str] = set()
+    out = []
+    for w in warnings:
+        code = w.split(":", 1)[0]
+        if code not in seen:
+            seen.add(code)
+            out.append(w)
+    return out
 
 
 def _raise_rejection(outcomes: list[dict[str, Any]]) -> None:

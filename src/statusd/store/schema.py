@@ -199,11 +199,26 @@ def _replication_indexes(conn: sqlite3.Connection) -> None:
     )
 
 
+def _outbox_actor(conn: sqlite3.Connection) -> None:
+    # A push names who made each operation and how; reading it from history took a join per push.
+    _run_script(
+        conn,
+        """
+        ALTER TABLE outbox ADD COLUMN actor TEXT NOT NULL DEFAULT 'unknown';
+        ALTER TABLE outbox ADD COLUMN via TEXT NOT NULL DEFAULT 'tool';
+        UPDATE outbox SET
+            actor = coalesce((SELECT h.actor FROM history h WHERE h.op_id = outbox.op_id), 'unknown'),
+            via = coalesce((SELECT h.via FROM history h WHERE h.op_id = outbox.op_id), 'tool')
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_replication", _replication),
     ("0003_covering_live_index", _covering_live_index),
     ("0004_replication_indexes", _replication_indexes),
+    ("0005_outbox_actor", _outbox_actor),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
