@@ -8,17 +8,34 @@ the first one's verdict is still on its way back.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
+import random
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_support import Replica, hub_connect, hub_entities, outbox_size, store_rows, wait_converged, wait_for
+from sync_support import (
+    Intent,
+    Replica,
+    assert_no_lost_intent,
+    hub_connect,
+    hub_entities,
+    hub_fetch,
+    outbox_size,
+    store_rows,
+    wait_converged,
+    wait_for,
+)
 from tcp_proxy import TcpProxy
 
 from statusd.daemon.service import Service
 
 SLOW_MS = 150
+STRESS_S = 30.0 if os.environ.get("STATUSD_SOAK") == "1" else 3.0
 
 
 def local_version(path: Path, ident: str) -> int | None:
@@ -27,11 +44,13 @@ def local_version(path: Path, ident: str) -> int | None:
 
 
 class Machine:
-    def __init__(self, root: Path, name: str, dsn: str, schema: str, proxy: TcpProxy | None = None) -> None:
+    def __init__(
+        self, root: Path, name: str, dsn: str, schema: str, proxy: TcpProxy | None = None, timeout_s: float = 5.0
+    ) -> None:
         self.proxy = proxy
         self.replica = Replica(root / f"{name}.sqlite3", proxy.dsn_for(dsn) if proxy else dsn, schema, machine=name)
         self.replica.open().start()
-        self.service = Service(self.replica.store, replicator=self.replica.replicator, confirm_timeout_s=5.0)
+        self.service = Service(self.replica.store, replicator=self.replica.replicator, confirm_timeout_s=timeout_s)
 
     async def call(self, tool: str, client: str = "c", **args: Any) -> dict[str, Any]:
         outcome = await self.service.call(tool, args, client=client)
@@ -146,3 +165,88 @@ async def test_a_write_that_changes_nothing_locally_is_confirmed_only_if_the_hub
         await holder.close()
     await wait_for(lambda: outbox_size(r1.replica.path) == 0, what="R1's outbox to drain")
     assert (await hub_entities(dsn, schema))[x["id"]]["version"] == 2
+
+
+@dataclass(frozen=True)
+class Ack:
+    machine: int
+    entity_id: str
+    field: str
+    value: str
+    sync: str
+
+
+async def test_concurrent_confirmed_writers_on_three_machines_one_slow(
+    tmp_path: Path, pg_schema: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every ``confirmed`` acknowledgement is on the hub; every ``queued`` one is on the hub, in a
+    conflict record of its machine, or superseded by that machine's own later write.
+
+    Writers re-read and retry a rejected value once at the new version (the pattern that was told
+    ``confirmed`` for a value the hub never saw). The slow machine's short confirm timeout turns some
+    of its writes into queued ones while their verdicts are still on the way.
+    """
+    dsn, schema = pg_schema
+    slow = TcpProxy.to(dsn)
+    machines = [
+        Machine(tmp_path, "slow", dsn, schema, slow, timeout_s=0.4),
+        Machine(tmp_path, "fast1", dsn, schema),
+        Machine(tmp_path, "fast2", dsn, schema),
+    ]
+    try:
+        for m in machines:
+            await m.replica.wait_online()
+        items = [
+            (await machines[1].call("create_work_item", item_type="task", title=f"shared {n}"))["id"] for n in range(4)
+        ]
+        for m in machines:
+            await wait_for(
+                lambda m=m: all(local_version(m.replica.path, i) for i in items), what="every item everywhere"
+            )
+        slow.set_mode("delay", SLOW_MS)
+        acks: list[Ack] = []
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + STRESS_S
+
+        async def writer(index: int, name: str, seed: int) -> None:
+            rng = random.Random(seed)
+            m = machines[index]
+            retry: tuple[str, str, str] | None = None
+            n = 0
+            while loop.time() < stop_at:
+                n += 1
+                ident, field, value = retry or (rng.choice(items), rng.choice(["title", "description"]), f"{name}-{n}")
+                if retry is None and rng.random() < 0.25:
+                    field, value = "priority", rng.choice(["low", "medium", "high"])  # disjoint-field traffic
+                seen = await m.call("query_work_item", id=ident)
+                out = await m.call("update_work_item", client=name, id=ident, version=seen["version"], **{field: value})
+                if "error" in out:
+                    assert out["error"]["code"] == "version_mismatch", out
+                    retry = (ident, field, value) if retry is None else None
+                    continue
+                retry = None
+                assert out["sync"] in ("confirmed", "queued"), out
+                assert len({w.split(":")[0] for w in out["warnings"]}) == len(out["warnings"]), out["warnings"]
+                acks.append(Ack(index, ident, field, value, out["sync"]))
+
+        await asyncio.gather(*(writer(i, f"w{i}{k}", 100 * i + k) for i in range(3) for k in range(3)))
+        slow.set_mode("pass")
+        paths = [m.replica.path for m in machines]
+        await wait_converged(paths, dsn, schema, within=60)
+
+        held: dict[tuple[str, str], set[Any]] = {}
+        for entity_id, data in await hub_fetch(dsn, f"SELECT entity_id, data::text FROM {schema}.changes"):
+            for k, v in json.loads(data).items():
+                if k in ("title", "description", "priority"):
+                    held.setdefault((entity_id, k), set()).add(v)
+        confirmed = [a for a in acks if a.sync == "confirmed"]
+        untrue = [a for a in confirmed if a.value not in held.get((a.entity_id, a.field), set())]
+        assert not untrue, f"{len(untrue)} of {len(confirmed)} confirmed writes never reached the hub: {untrue[:5]}"
+        intents = [Intent(a.machine, a.entity_id, a.field, a.value, unique=a.field != "priority") for a in acks]
+        await assert_no_lost_intent(intents, paths, dsn, schema)
+        assert len(confirmed) > 20 and any(a.sync == "queued" for a in acks), (len(confirmed), len(acks))
+        complaints = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert complaints == [], "the sync loop went down under load"
+    finally:
+        for m in machines:
+            await m.close()

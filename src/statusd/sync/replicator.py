@@ -318,9 +318,11 @@ class Replicator:
             try:
                 raw = await pg_schema.apply_ops(self._conn, self.schema, body)
                 break
-            except asyncpg.UniqueViolationError:
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                 # Another machine created the same entity (a deterministic id, or a vendor name) in a
                 # transaction that committed while ours waited: now visible, it takes the normal path.
+                # Or two batches locked the same rows in opposite orders: Postgres rolled ours back
+                # whole, so sending it again is safe (and no reason to call the hub unreachable).
                 if attempt == CREATE_RACE_RETRIES:
                     raise
         verdicts = json.loads(raw)
