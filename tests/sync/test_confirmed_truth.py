@@ -20,46 +20,20 @@ from typing import Any
 import pytest
 from sync_support import (
     Intent,
-    Replica,
+    Machine,
     assert_no_lost_intent,
     hub_connect,
     hub_entities,
     hub_fetch,
+    local_version,
     outbox_size,
-    store_rows,
     wait_converged,
     wait_for,
 )
 from tcp_proxy import TcpProxy
 
-from statusd.daemon.service import Service
-
 SLOW_MS = 150
 STRESS_S = 30.0 if os.environ.get("STATUSD_SOAK") == "1" else 3.0
-
-
-def local_version(path: Path, ident: str) -> int | None:
-    rows = store_rows(path, "SELECT version FROM work_items WHERE id = ?", ident)
-    return int(rows[0][0]) if rows else None
-
-
-class Machine:
-    def __init__(
-        self, root: Path, name: str, dsn: str, schema: str, proxy: TcpProxy | None = None, timeout_s: float = 5.0
-    ) -> None:
-        self.proxy = proxy
-        self.replica = Replica(root / f"{name}.sqlite3", proxy.dsn_for(dsn) if proxy else dsn, schema, machine=name)
-        self.replica.open().start()
-        self.service = Service(self.replica.store, replicator=self.replica.replicator, confirm_timeout_s=timeout_s)
-
-    async def call(self, tool: str, client: str = "c", **args: Any) -> dict[str, Any]:
-        outcome = await self.service.call(tool, args, client=client)
-        return dict(outcome.payload)
-
-    async def close(self) -> None:
-        await self.replica.close()
-        if self.proxy is not None:
-            self.proxy.close()
 
 
 @pytest.fixture
