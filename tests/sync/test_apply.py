@@ -167,3 +167,22 @@ def test_the_outbox_migration_reads_actor_and_via_from_history(tmp_path: Path, m
     rows = conn.execute("SELECT op_id, actor, via FROM outbox ORDER BY seq").fetchall()
     conn.close()
     assert rows == [("op-1", "alice", "markdown"), ("op-2", "unknown", "tool")]
+
+
+async def test_a_check_behind_a_rejected_op_is_rejected_even_when_the_hub_passes_its_version(store: Store) -> None:
+    """c3 saw c1's still-unjudged title and wrote the same (a no-op): once c1's write is rejected,
+    the hub does not hold that title, so c3 must not be told ``confirmed`` either."""
+    item = await create(store)
+    await update(store, item["id"], 1, actor="c1", title="c1 title")
+    _, c3 = await update(store, item["id"], 2, actor="c3", confirming=True, title="c1 title")
+    first, check = store.read(outbox.pending_ops, 10)
+    assert check["asserts"] == {"title": "c1 title"} and c3.op_ids == [check["op_id"]]
+    hub = {**hub_data(item), "title": "r2 title"}
+    rejected = {"verdict": "rejected", "entity_id": item["id"], "version": 2, "data": hub, "updated_by": "r2"}
+    passed = {"verdict": "applied", "entity_id": item["id"], "version": 2, "data": hub}  # version only
+    outcomes = await store.write(
+        apply.settle, WriteContext(actor="statusd", via="sync"), [first, check], [rejected, passed]
+    )
+    assert [o["verdict"] for o in outcomes] == ["rejected", "rejected"]
+    assert (row(store, item["id"])["title"], row(store, item["id"])["version"]) == ("r2 title", 2)
+    assert store.read(outbox.pending_ops, 10) == []

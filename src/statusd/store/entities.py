@@ -170,7 +170,8 @@ def update(
         if ctx.confirming and ctx.replicated and ctx.via != "sync":
             # Nothing to change here, but the caller is promised the hub holds these values: a check
             # (an operation without changes) asks the hub to compare versions, in outbox order.
-            _queue(conn, ctx, entity, current["id"], current["version"], current["version"], "{}")
+            asserts = {k: current.get(k) for k in new if k in entity.fields and k not in DERIVED}
+            _queue(conn, ctx, entity, current["id"], current["version"], current["version"], "{}", asserts=asserts)
         return current
     row = dict(current)
     row.update({k: c["new"] for k, c in changes.items()})
@@ -221,12 +222,16 @@ def _queue(
     new_version: int,
     encoded_changes: str,
     op_id: str | None = None,
+    asserts: dict[str, Any] | None = None,
 ) -> None:
     """Append an operation to the outbox; its id joins ``ctx.op_ids`` before the commit."""
     op_id = op_id or new_id()
     conn.execute(
-        "INSERT INTO outbox(op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (op_id, entity.name, ident, base_version, new_version, encoded_changes, ctx.now, ctx.actor, ctx.via),
-    )
+        "INSERT INTO outbox(op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via, "
+        "asserts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            op_id, entity.name, ident, base_version, new_version, encoded_changes, ctx.now, ctx.actor, ctx.via,
+            None if asserts is None else dumps(asserts),
+        ),
+    )  # fmt: skip
     ctx.op_ids.append(op_id)

@@ -15,9 +15,9 @@ from statusd.store.db import WriteContext
 
 
 def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    """The first ``limit`` operations in push order."""
+    """The first ``limit`` operations in push order (``asserts`` is local: the hub ignores it)."""
     rows = conn.execute(
-        "SELECT seq, op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via "
+        "SELECT seq, op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via, asserts "
         "FROM outbox ORDER BY seq LIMIT ?",
         (limit,),
     ).fetchall()
@@ -33,6 +33,7 @@ def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
             "at": r[7],
             "actor": r[8],
             "via": r[9],
+            "asserts": json.loads(r[10]) if r[10] is not None else None,
         }
         for r in rows
     ]

@@ -201,11 +201,13 @@ def _replication_indexes(conn: sqlite3.Connection) -> None:
 
 def _outbox_actor(conn: sqlite3.Connection) -> None:
     # A push names who made each operation and how; reading it from history took a join per push.
+    # ``asserts``: the values a check (a confirmed write that changed nothing) expects the hub to hold.
     _run_script(
         conn,
         """
         ALTER TABLE outbox ADD COLUMN actor TEXT NOT NULL DEFAULT 'unknown';
         ALTER TABLE outbox ADD COLUMN via TEXT NOT NULL DEFAULT 'tool';
+        ALTER TABLE outbox ADD COLUMN asserts TEXT;
         UPDATE outbox SET
             actor = coalesce((SELECT h.actor FROM history h WHERE h.op_id = outbox.op_id), 'unknown'),
             via = coalesce((SELECT h.via FROM history h WHERE h.op_id = outbox.op_id), 'tool')

@@ -149,6 +149,11 @@ def settle(
             outcomes.append({"op_id": op["op_id"], "verdict": "missing"})
             continue
         conn.execute("DELETE FROM outbox WHERE op_id = ?", (op["op_id"],))
+        if op.get("asserts") and kind != "rejected" and _disagrees(op["asserts"], verdict.get("data") or {}):
+            # A check the hub passed on version, but an earlier operation's fate (a rejection, a merge)
+            # left other values there than the caller saw: "confirmed" would not be true.
+            verdict = {**verdict, "verdict": "rejected"}
+            kind = "rejected"
         if kind == "rejected":
             conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
         if kind in ("conflict", "duplicate") and not op.get("strict"):  # a waiting caller is told instead
@@ -178,6 +183,10 @@ def settle(
             )  # fmt: skip
         outcomes.append({"op_id": op["op_id"], "entity": op["entity"], "base_version": op["base_version"], **verdict})
     return outcomes
+
+
+def _disagrees(asserts: dict[str, Any], data: dict[str, Any]) -> bool:
+    return any(data.get(k) != v for k, v in asserts.items())
 
 
 def adopt(
