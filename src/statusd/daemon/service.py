@@ -112,14 +112,14 @@ class Service:
                 self.replicator.close_ticket(ticket)  # type: ignore[union-attr]
 
     def _reread(self, result: T, outcomes: list[dict[str, Any]]) -> T:
-        """After a merge the hub's version differs from the local write's; report the settled row's."""
+        """Answer with the settled row: the hub may have merged other changes or rejected earlier ones."""
         if not isinstance(result, dict) or "id" not in result or "version" not in result:
             return result
         for outcome in outcomes:
-            if outcome.get("entity_id") == result["id"] and outcome.get("version") not in (None, result["version"]):
-                version = self.store.read(entities.version_of, ENTITIES[outcome["entity"]], result["id"])
-                if version is not None:
-                    result["version"] = version
+            if outcome.get("entity_id") == result["id"] and outcome.get("entity") in ENTITIES:
+                current = self.store.read(entities.get, ENTITIES[outcome["entity"]], result["id"])
+                if current is not None:
+                    result.update({k: v for k, v in current.items() if k in result})
         return result
 
     def open_conflicts(self) -> int:
