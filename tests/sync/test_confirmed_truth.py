@@ -63,18 +63,22 @@ async def test_a_rejected_write_never_stays_in_the_store_and_a_retry_reaches_the
     x = await r2.call("create_work_item", item_type="task", title="original")
     assert x["sync"] == "confirmed"
     await wait_for(lambda: local_version(r1.replica.path, x["id"]), what="R1 to pull X")
-    theirs = await r2.call("update_work_item", id=x["id"], version=1, title="r2 title")
-    assert theirs["sync"] == "confirmed" and theirs["version"] == 2
-    # A hub transaction locks X's row, so c1's push stays in flight for as long as the test needs;
-    # it also holds R1's pull cursor back (R1 cannot learn of R2's edit by pulling meanwhile).
+    # A hub transaction that started before R2's edit holds R1's pull cursor back (R1 cannot learn of
+    # the edit by pulling meanwhile); after the edit it locks X's row, so c1's push stays in flight
+    # for as long as the test needs.
     holder, observer = await hub_connect(dsn), await hub_connect(dsn)
     tx = holder.transaction()
     await tx.start()
-    await holder.fetchval(f"SELECT version FROM {schema}.entities WHERE id = $1 FOR UPDATE", x["id"])
+    await holder.fetchval("SELECT pg_current_xact_id()")
     try:
+        theirs = await r2.call("update_work_item", id=x["id"], version=1, title="r2 title")
+        assert theirs["sync"] == "confirmed" and theirs["version"] == 2
+        await holder.fetchval(f"SELECT version FROM {schema}.entities WHERE id = $1 FOR UPDATE", x["id"])
         c1 = asyncio.create_task(r1.call("update_work_item", client="c1", id=x["id"], version=1, title="c1 title"))
 
         async def c1_in_flight() -> bool:
+            if c1.done():
+                raise AssertionError(f"c1 was answered before its push reached the hub: {c1.result()}")
             return bool(
                 await observer.fetchval(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
