@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from statusd import models as m
-from statusd.store import Store, WriteContext, outbox, schema, workitems
+from statusd.store import Store, WriteContext, outbox, schema, vendors, workitems
 from statusd.store import entities as ent
 from statusd.sync import apply
 
@@ -185,4 +185,45 @@ async def test_a_check_behind_a_rejected_op_is_rejected_even_when_the_hub_passes
     )
     assert [o["verdict"] for o in outcomes] == ["rejected", "rejected"]
     assert (row(store, item["id"])["title"], row(store, item["id"])["version"]) == ("r2 title", 2)
+    assert store.read(outbox.pending_ops, 10) == []
+
+
+async def vendor_create(store: Store, name: str) -> dict[str, Any]:
+    args = m.parse_args(m.CreateVendorArgs, {"name": name})
+    return await store.write(vendors.create, WriteContext(actor="c"), args)
+
+
+def duplicate_of(op: dict[str, Any], winner: str) -> dict[str, Any]:
+    data = {"name": "Acme", "status": "operational", "metadata": {}, "deleted_at": None}
+    return {"verdict": "duplicate", "entity_id": winner, "version": 1, "data": data, "updated_by": "r2"}
+
+
+async def test_a_create_refused_as_a_duplicate_to_a_waiting_caller_leaves_nothing_behind(store: Store) -> None:
+    """The caller heard ``duplicate``: nothing was made, so no hidden row stays in this store only."""
+    mine = await vendor_create(store, "acme")
+    (op,) = store.read(outbox.pending_ops, 10)
+    winner = str(uuid.uuid4())
+    await store.write(
+        apply.settle, WriteContext(actor="statusd", via="sync"), [{**op, "strict": True}], [duplicate_of(op, winner)]
+    )
+    ids = [r[0] for r in store.reader.execute("SELECT id FROM vendors").fetchall()]
+    assert ids == [winner]
+    assert store.reader.execute("SELECT COUNT(*) FROM history WHERE entity_id = ?", (mine["id"],)).fetchone()[0] == 0
+    assert store.reader.execute("SELECT COUNT(*) FROM conflicts").fetchone()[0] == 0
+
+
+async def test_a_refused_create_with_queued_writes_behind_it_keeps_them_in_a_conflict(store: Store) -> None:
+    mine = await vendor_create(store, "acme")
+    args = m.parse_args(m.UpdateVendorArgs, {"name": "acme", "version": 1, "status": "operational"})
+    await store.write(vendors.update, WriteContext(actor="c2"), args)
+    create, _ = store.read(outbox.pending_ops, 10)
+    await store.write(
+        apply.settle,
+        WriteContext(actor="statusd", via="sync"),
+        [{**create, "strict": True}],
+        [duplicate_of(create, str(uuid.uuid4()))],
+    )
+    (local_op,) = store.reader.execute("SELECT local_op FROM conflicts WHERE kind = 'duplicate'").fetchone()
+    kept = json.loads(local_op)
+    assert kept["entity_id"] == mine["id"] and kept["changes"]["status"]["new"] == "operational"
     assert store.read(outbox.pending_ops, 10) == []

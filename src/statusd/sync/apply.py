@@ -156,7 +156,12 @@ def settle(
             kind = "rejected"
         if kind == "rejected":
             conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
-        if kind in ("conflict", "duplicate") and not op.get("strict"):  # a waiting caller is told instead
+        # A waiting caller told "duplicate" made nothing: its create is withdrawn like a rejection,
+        # unless later writes on that vendor are queued (their intent lives on in the conflict).
+        withdrawn = kind == "duplicate" and bool(op.get("strict")) and not has_pending(conn, op["entity_id"])
+        if withdrawn:
+            _withdraw_create(conn, op)
+        elif kind == "duplicate" or (kind == "conflict" and not op.get("strict")):
             fields = verdict.get("conflicts") or {
                 "name": {"base": None, "local": op["changes"].get("name", {}).get("new"), "remote": None}
             }
@@ -174,7 +179,7 @@ def settle(
                     ctx.now,
                 ),
             )
-        if kind == "duplicate":
+        if kind == "duplicate" and not withdrawn:
             _retire_local_duplicate(conn, ctx, op)
         if "data" in verdict:
             adopt(
@@ -228,6 +233,12 @@ def _with_queued_changes(conn: sqlite3.Connection, op: dict[str, Any]) -> dict[s
         for k, c in json.loads(raw).items():
             changes[k] = {"old": changes.get(k, {}).get("old"), "new": c["new"]}
     return {**op, "changes": changes}
+
+
+def _withdraw_create(conn: sqlite3.Connection, op: dict[str, Any]) -> None:
+    """Remove an entity whose only operation, its create, the hub refused to a waiting caller."""
+    conn.execute(f"DELETE FROM {ENTITIES[op['entity']].table} WHERE id = ?", (op["entity_id"],))
+    conn.execute("DELETE FROM history WHERE entity_id = ?", (op["entity_id"],))
 
 
 def _retire_local_duplicate(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:
