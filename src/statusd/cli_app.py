@@ -39,7 +39,9 @@ def _call(settings: Settings, tool: str, args: dict[str, Any]) -> dict[str, Any]
     from statusd.client import StatusdClient
 
     async def go() -> dict[str, Any]:
-        async with StatusdClient.connect(settings.socket_path, client_name="statusd-cli") as client:
+        # Naming our store: a daemon of another project on the same socket refuses instead of serving.
+        connecting = StatusdClient.connect(settings.socket_path, client_name="statusd-cli", store=settings.store.path)
+        async with connecting as client:
             return await client.call(tool, args)
 
     try:
@@ -211,7 +213,12 @@ def conflicts(
                 c["resolution"] or "open",
             )
     out.print(table)
+    for c in result["conflicts"]:
+        if c.get("reason"):
+            out.print(f"{c['id'][:8]} ({c['kind']}): {escape(c['reason'])}", soft_wrap=True)
     out.print('Resolve with: statusd call resolve_conflict \'{"id": "ID", "resolution": "keep_remote"}\'')
+    if any(c["kind"] == "rejected" for c in result["conflicts"]):
+        out.print("Refused operations: resolution discard (keep the hub's state), retry, or custom with values.")
 
 
 @app.command()
@@ -228,7 +235,10 @@ def sync(
             out.print_json(data=result)
             return
         hub = result.get("postgres") or {}
-        out.print(f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}")
+        out.print(
+            f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}"
+            f"  (refused operations: {result.get('rejected_operations', 0)})"
+        )
         if hub:
             state = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
             out.print(f"postgres: {state}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}")
@@ -249,14 +259,13 @@ def sync(
 async def _bootstrap(settings: Settings) -> int:
     from rich.progress import Progress
 
-    from statusd.config import machine_name
     from statusd.store import Store
     from statusd.sync.errors import describe
     from statusd.sync.replicator import Replicator
 
     dsn = settings.postgres_dsn()
     assert dsn is not None
-    async with Store(settings.store.path, machine=machine_name(), replicated=True, project=settings.project) as store:
+    async with Store(settings.store.path, replicated=True, project=settings.project) as store:
         rep = Replicator(store, dsn=dsn, password=settings.postgres_password(), schema=settings.postgres.schema_name)
         if rep.local_has_data():
             raise StatusdError(f"the store {settings.store.path} already has data; the daemon keeps it in sync itself")

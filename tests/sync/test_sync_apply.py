@@ -149,7 +149,7 @@ async def test_pulled_changes_of_our_own_operations_are_skipped(store: Store) ->
 
 def test_the_outbox_migration_reads_actor_and_via_from_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.sqlite3"
-    before = schema.MIGRATIONS[: schema.MIGRATIONS.index(("0005_outbox_actor", schema._outbox_actor))]
+    before = schema.MIGRATIONS[: schema.MIGRATIONS.index(("0007_outbox_actor", schema._outbox_actor))]
     monkeypatch.setattr(schema, "MIGRATIONS", before)
     monkeypatch.setattr(schema, "LATEST_VERSION", len(before))
     conn = sqlite3.connect(path, isolation_level=None)

@@ -339,7 +339,7 @@ TOOLS: dict[str, Tool] = {
         _tool("sync_status", "Replication and mirror state of this daemon.", m.NoArgs, _sync_status),
         _tool(
             "list_conflicts",
-            "Writes that clashed with another machine's: per field base, local and remote values.",
+            "Writes that clashed with another machine's or that the hub refused: per field base, local, remote.",
             m.ListConflictsArgs,
             _list_conflicts,
         ),
@@ -353,7 +353,7 @@ TOOLS: dict[str, Tool] = {
         ),
         _tool(
             "resolve_conflict",
-            "Settle a conflict: keep_remote, keep_local, or custom with values for the disputed fields.",
+            "Settle a conflict: keep_remote (discard), keep_local (retry), or custom with values for disputed fields.",
             m.ResolveConflictArgs,
             _resolve_conflict,
             writes=True,

@@ -22,6 +22,7 @@ from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
 from statusd.store.outbox import has_pending, known_op_ids, pending_for, set_meta
+from statusd.sync.set_aside import reopen_resolution, set_aside, withdraw_create
 
 
 def apply_state(
@@ -148,26 +149,28 @@ def settle(
             enqueue_full_state(conn, ctx, op["entity"], op["entity_id"], before_seq=op["seq"])
             outcomes.append({"op_id": op["op_id"], "verdict": "missing"})
             continue
+        if kind == "invalid":  # refused for good: kept as a record; the store shows the hub's state
+            set_aside(conn, ctx, op, verdict)
         conn.execute("DELETE FROM outbox WHERE op_id = ?", (op["op_id"],))
-        if op.get("asserts") and kind != "rejected" and _disagrees(op["asserts"], verdict.get("data") or {}):
+        if op.get("asserts") and kind in ("applied", "merged") and _disagrees(op["asserts"], verdict.get("data") or {}):
             # A check the hub passed on version, but an earlier operation's fate (a rejection, a merge)
             # left other values there than the caller saw: "confirmed" would not be true.
             verdict = {**verdict, "verdict": "rejected"}
             kind = "rejected"
-        if kind == "rejected":
+        if kind in ("rejected", "cycle"):
             conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
-        # A waiting caller told "duplicate" made nothing: its create is withdrawn like a rejection,
-        # unless later writes on that vendor are queued (their intent lives on in the conflict).
-        withdrawn = kind == "duplicate" and bool(op.get("strict")) and not has_pending(conn, op["entity_id"])
-        if withdrawn:
-            _withdraw_create(conn, op)
-        elif kind == "duplicate" or (kind == "conflict" and not op.get("strict")):
+            reopen_resolution(conn, op)
+            if "data" not in verdict and op["base_version"] == 0:  # a refused confirmed create: its caller was told
+                withdraw_create(conn, ctx, op)
+        # A waiting caller is told instead, unless queued writes of the same vendor stand behind it.
+        withdrawn = bool(kind == "duplicate" and op.get("strict") and not has_pending(conn, op["entity_id"]))
+        if (kind == "conflict" and not op.get("strict")) or (kind == "duplicate" and not withdrawn):
             fields = verdict.get("conflicts") or {
                 "name": {"base": None, "local": op["changes"].get("name", {}).get("new"), "remote": None}
             }
             conn.execute(
-                "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new_id(),
                     op["entity"],
@@ -177,9 +180,13 @@ def settle(
                     ent.dumps(op if kind == "conflict" else _with_queued_changes(conn, op)),
                     verdict.get("version"),
                     ctx.now,
+                    verdict.get("reason"),
                 ),
             )
-        if kind == "duplicate" and not withdrawn:
+        if withdrawn:  # its caller heard "duplicate": the create never happened anywhere
+            conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
+            withdraw_create(conn, ctx, op)
+        elif kind == "duplicate":
             _retire_local_duplicate(conn, ctx, op)
         if "data" in verdict:
             adopt(
@@ -233,12 +240,6 @@ def _with_queued_changes(conn: sqlite3.Connection, op: dict[str, Any]) -> dict[s
         for k, c in json.loads(raw).items():
             changes[k] = {"old": changes.get(k, {}).get("old"), "new": c["new"]}
     return {**op, "changes": changes}
-
-
-def _withdraw_create(conn: sqlite3.Connection, op: dict[str, Any]) -> None:
-    """Remove an entity whose only operation, its create, the hub refused to a waiting caller."""
-    conn.execute(f"DELETE FROM {ENTITIES[op['entity']].table} WHERE id = ?", (op["entity_id"],))
-    conn.execute("DELETE FROM history WHERE entity_id = ?", (op["entity_id"],))
 
 
 def _retire_local_duplicate(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:

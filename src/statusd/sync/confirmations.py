@@ -19,8 +19,11 @@ from typing import Any
 
 from statusd.store import WriteContext
 
-# Verdicts that leave the operation queued rather than settled: wait for the next push.
-_NOT_FINAL = frozenset({"missing"})
+# Verdicts that leave the caller's write queued rather than judged, and why.
+_QUEUED = {
+    "missing": "Postgres had not seen this entity yet; it is sent whole first",
+    "folded": "folded into a conflict recorded earlier",
+}
 
 
 @dataclass
@@ -84,8 +87,7 @@ class Confirmations:
         for ticket in self._open:
             if op_id in ticket.judging or (ticket.waiting and op_id in ticket.ctx.op_ids):
                 ticket.judging.discard(op_id)
-                if outcome.get("verdict") not in _NOT_FINAL:
-                    ticket.outcomes[op_id] = outcome
+                ticket.outcomes[op_id] = outcome
                 ticket.progress.set()
 
     def went_away(self, reason: str) -> None:
@@ -111,6 +113,8 @@ class Confirmations:
                 async with asyncio.timeout(None if ticket.judging else remaining):
                     await ticket.progress.wait()
         outcomes = [ticket.outcomes[op_id] for op_id in ticket.ctx.op_ids]
-        if any(o.get("verdict") == "folded" for o in outcomes):
-            return Verdicts(None, "folded into a conflict recorded earlier")
+        for o in outcomes:
+            if o.get("verdict") in _QUEUED:
+                ticket.waiting = False  # its operations go on as ordinary queued writes
+                return Verdicts(None, _QUEUED[o["verdict"]])
         return Verdicts(outcomes)
