@@ -60,6 +60,8 @@ async def _query_work_item(svc: Service, a: m.QueryWorkItemArgs, call: Call) -> 
 
 
 async def _list_work_items(svc: Service, a: m.ListWorkItemsArgs, call: Call) -> dict[str, Any]:
+    if a.text is not None:  # a substring scan over every live item: off the loop
+        return await svc.store.read_off_loop(workitems.list_items, a, svc.now())
     return svc.store.read(workitems.list_items, a, svc.now())
 
 
@@ -132,11 +134,13 @@ async def _update_configuration(svc: Service, a: m.UpdateConfigurationArgs, call
 
 
 async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Call) -> dict[str, Any]:
-    status = svc.store.read(report.full_status, svc.now())
+    status = await svc.store.read_off_loop(report.full_status, svc.now())
     status["sync"] = svc.sync_summary()
     status["generated_at"] = svc.now()
     if a.output_format == "markdown":
-        call.warnings.append("markdown_unavailable: the markdown renderer is not part of this build yet")
+        from statusd.sync.mirror import markdown_for
+
+        status["markdown"] = await markdown_for(svc.store.path, svc.mirror, svc.degraded_banner())
     return status
 
 
@@ -145,11 +149,11 @@ async def _trigger_archiving(svc: Service, a: m.NoArgs, call: Call) -> dict[str,
 
 
 async def _query_archived(svc: Service, a: m.QueryArchivedArgs, call: Call) -> dict[str, Any]:
-    return svc.store.read(workitems.list_items, a, svc.now(), archived=True)
+    return await svc.store.read_off_loop(workitems.list_items, a, svc.now(), archived=True)
 
 
 async def _query_history(svc: Service, a: m.QueryHistoryArgs, call: Call) -> dict[str, Any]:
-    return svc.store.read(history.query, a)
+    return await svc.store.read_off_loop(history.query, a)
 
 
 async def _sync_status(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
@@ -162,6 +166,13 @@ async def _list_conflicts(svc: Service, a: m.ListConflictsArgs, call: Call) -> d
 
 async def _resolve_conflict(svc: Service, a: m.ResolveConflictArgs, call: Call) -> dict[str, Any]:
     return await svc.write(call, conflicts.resolve, a)
+
+
+async def _migrate_legacy_markdown(svc: Service, a: m.MigrateLegacyArgs, call: Call) -> dict[str, Any]:
+    from statusd.sync.migrate import migrate_tool
+
+    progress = _threadsafe(call.progress)
+    return await migrate_tool(svc.store, svc.mirror, a.path, a.dry_run, a.prompts_dir, call.actor, progress)
 
 
 async def _import_tasks(svc: Service, a: m.ImportTasksArgs, call: Call) -> dict[str, Any]:
@@ -342,6 +353,14 @@ TOOLS: dict[str, Tool] = {
             "Writes that clashed with another machine's or that the hub refused: per field base, local, remote.",
             m.ListConflictsArgs,
             _list_conflicts,
+        ),
+        _tool(
+            "migrate_legacy_markdown",
+            "Import a legacy or free-form status file in one transaction with five reconciliation checks; "
+            "keeps PATH.backup; rolls back on any failed check. dry_run reports without changing anything.",
+            m.MigrateLegacyArgs,
+            _migrate_legacy_markdown,
+            writes=True,
         ),
         _tool(
             "import_tasks",

@@ -218,9 +218,24 @@ $fn$;
 """
 
 
+def _v3_upkeep(s: str) -> str:
+    # One row per hub-wide upkeep job: the machine that last ran it and when. Claiming the row
+    # (an upsert that only succeeds once the interval has passed) is what lets one machine prune.
+    return f"""
+CREATE TABLE {s}.upkeep (
+    job text PRIMARY KEY,
+    last_run_at timestamptz NOT NULL,
+    machine text NOT NULL,
+    outcome jsonb NOT NULL DEFAULT '{{}}'
+);
+CREATE INDEX ops_applied_at ON {s}.ops (applied_at);
+"""
+
+
 MIGRATIONS: list[tuple[str, Callable[[str], str]]] = [
     ("0001_hub", _v1),
     ("0002_per_key_metadata_and_edge_cycles", pg_schema_v2.v2),
+    ("0003_upkeep", _v3_upkeep),
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

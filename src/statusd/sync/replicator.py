@@ -101,6 +101,12 @@ class Replicator:
     def wake(self, *_: object) -> None:
         self._wake.set()
 
+    def request_pull(self) -> bool:
+        """Pull at the loop's next turn (the scheduled safety net); return whether the hub is online."""
+        self._pull_wanted.set()
+        self._wake.set()
+        return self.state.online
+
     def open_ticket(self, ctx: WriteContext) -> Ticket | None:
         """Before a write whose caller will wait: register it (None when the hub is unreachable)."""
         return self.confirmations.open(ctx) if self.state.online else None
