@@ -119,3 +119,30 @@ async def test_beads_templates_pinned_markers_and_wisps_stay_out_of_ready_as_bd_
     async with Store(tmp_path / "b.sqlite3", machine="b") as target:
         await run(target, "beads", tmp_path / "export.jsonl")
         assert ready_source_ids(target) == {"m-1"}
+
+
+async def test_backlog_references_written_with_a_retired_task_prefix_find_their_tasks(
+    store: Store, tmp_path: Path
+) -> None:
+    # MrLesk/Backlog.md itself moved from task- to BACK- ids; BACK-100.8 (verbatim front matter) still
+    # names its parent and prerequisites the old way. The other two files are minimal stand-ins.
+    tasks = tmp_path / "backlog" / "tasks"
+    tasks.mkdir(parents=True)
+    (tmp_path / "backlog" / "config.yml").write_text('project_name: "Backlog.md"\ntask_prefix: "back"\n')
+    (tasks / "back-100 - Web-UI.md").write_text("---\nid: BACK-100\ntitle: Web UI\nstatus: To Do\n---\n")
+    (tasks / "back-100.1 - Server.md").write_text(
+        "---\nid: BACK-100.1\ntitle: Server\nstatus: To Do\nparent_task_id: task-100\n---\n"
+    )
+    (tasks / "back-100.8 - Add-documentation-and-examples.md").write_text(
+        "---\nid: BACK-100.8\ntitle: Add documentation and examples\nstatus: Done\nassignee: []\n"
+        "created_date: '2025-06-22'\nupdated_date: '2025-07-06'\nlabels: []\ndependencies:\n  - task-100.1\n"
+        "parent_task_id: task-100\n---\n\n## Description\n\nDocument web UI usage and development setup.\n"
+    )
+    result = await run(store, "backlog", tmp_path)
+    assert result["dependencies"]["created"] == 1 and not result["import_warnings"]
+    rows = store.reader.execute(
+        "SELECT json_extract(c.metadata, '$.source_id'), json_extract(p.metadata, '$.source_id') "
+        "FROM work_items c JOIN work_items p ON c.parent_id = p.id"
+    ).fetchall()
+    assert sorted(rows) == [("BACK-100.1", "BACK-100"), ("BACK-100.8", "BACK-100")]
+    assert ready_source_ids(store) == {"BACK-100", "BACK-100.1"}
