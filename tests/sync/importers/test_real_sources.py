@@ -22,6 +22,7 @@ CASES: list[tuple[str, str, set[str]]] = [
     ("beads", "beads-skyhook", {"skyhook-gld"}),
     ("backlog", "backlog-notara", set()),
     ("backlog", "backlog-lint4d", {"TASK-1.2", "TASK-143"}),
+    ("backlog", "backlog-backlogmd", {"BACK-217", "BACK-217.03"}),
     ("taskmaster", "taskmaster-tajdin", {"master", "24", "24.3", "24.4"}),
     ("taskmaster", "taskmaster-infinite-menu", {"master", "6", "8", "9", "10", "14", "15", "16"}),
     ("taskmaster", "taskmaster-openclaw", {"master"}),
