@@ -147,3 +147,21 @@ async def test_backlog_references_written_with_a_retired_task_prefix_find_their_
     ).fetchall()
     assert sorted(rows) == [("BACK-100.1", "BACK-100"), ("BACK-100.8", "BACK-100")]
     assert ready_source_ids(store) == {"BACK-100", "BACK-100.1"}
+
+
+async def test_a_dep_type_field_is_read_like_type_so_parent_child_never_becomes_a_blocker(
+    store: Store, tmp_path: Path
+) -> None:
+    # rivets' issues.jsonl (a beads-compatible tracker) spells the edge type ``dep_type``.
+    lines = [
+        '{"id":"rivets-j9bu","title":"Tethys epic","status":"open","priority":1,"issue_type":"epic"}',
+        '{"id":"rivets-a1","title":"Child","status":"open","priority":2,"issue_type":"task",'
+        '"dependencies":[{"issue_id":"rivets-a1","depends_on_id":"rivets-j9bu","dep_type":"parent-child"}]}',
+    ]
+    (tmp_path / "issues.jsonl").write_text("\n".join(lines) + "\n")
+    result = await run(store, "beads", tmp_path / "issues.jsonl")
+    assert result["dependencies"]["created"] == 0
+    assert ready_source_ids(store) == {"rivets-j9bu", "rivets-a1"}
+    (child,) = list_items(store, text="Child")["items"]
+    (epic,) = list_items(store, text="Tethys epic")["items"]
+    assert child["parent_id"] == epic["id"]

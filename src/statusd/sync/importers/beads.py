@@ -121,7 +121,8 @@ def _map(plan: Plan, file: Path, records: dict[str, tuple[int, dict[str, Any]]])
                 continue
             waiter = _text(dep.get("issue_id")) or ident
             target = _text(dep.get("depends_on_id"))
-            kind = _text(dep.get("type")) or "blocks"  # beads' default edge type
+            # beads writes ``type``; beads-compatible tools (rivets, beads_rust readers) also accept ``dep_type``.
+            kind = _text(dep.get("type")) or _text(dep.get("dep_type")) or "blocks"  # beads' default edge type
             if not target:
                 plan.warnings.append(f"{origin}: {ident} has a {kind} edge without depends_on_id; ignored")
             elif kind == PARENT_EDGE:
