@@ -3,6 +3,7 @@ accounted for, re-import changes nothing, export → import reproduces, and ``re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,32 @@ async def test_a_dep_type_field_is_read_like_type_so_parent_child_never_becomes_
     (child,) = list_items(store, text="Child")["items"]
     (epic,) = list_items(store, text="Tethys epic")["items"]
     assert child["parent_id"] == epic["id"]
+
+
+async def test_a_repeated_task_master_id_keeps_its_own_dependencies_and_subtasks(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "tasks").mkdir()
+    tasks = [
+        {"id": 1, "title": "One", "status": "pending", "dependencies": []},
+        {"id": 2, "title": "Two", "status": "done", "dependencies": [1]},
+        {
+            "id": 2,
+            "title": "Two again",
+            "status": "pending",
+            "dependencies": [1],
+            "subtasks": [
+                {"id": 1, "title": "Again's first step", "status": "pending"},
+                {"id": 2, "title": "Again's second step", "status": "pending", "dependencies": [1]},
+            ],
+        },
+        {"id": 3, "title": "Three", "status": "pending", "dependencies": [2]},
+    ]
+    (tmp_path / "tasks" / "tasks.json").write_text(json.dumps({"tasks": tasks}))
+    result = await run(store, "taskmaster", tmp_path)
+    assert result["created"] == result["records_read"] == 7
+    assert "id 2 repeats" in " ".join(result["import_warnings"])
+    # "Two again" waits for the pending One, as Task Master says; its second step waits for its own first.
+    ready = {i["title"] for i in list_items(store, ready=True)["items"]}
+    assert ready == {"Task Master: master", "One", "Three", "Again's first step"}
+    (again,) = list_items(store, text="Two again")["items"]
+    steps = list_items(store, parent_id=again["id"])["items"]
+    assert sorted(s["title"] for s in steps) == ["Again's first step", "Again's second step"]
