@@ -40,8 +40,11 @@ class State(enum.Enum):
 class Daemon:
     """``await Daemon(settings).run()`` serves until ``stop()`` or a termination signal."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, own_process: bool = True) -> None:
+        # ``own_process=False`` (tests run the daemon inside their event loop): leave the process's
+        # signal handlers and garbage collector alone, they belong to the host.
         self.settings = settings
+        self.own_process = own_process
         self.state = State.NEW
         self.store: Store | None = None
         self.service: Service | None = None
@@ -66,6 +69,7 @@ class Daemon:
             replicated=s.replicated,
         )
         self.store.open()
+        scheduler: Any = None
         try:
             if self.store.moved_aside is not None:
                 log.warning("the unreadable store was kept at %s", self.store.moved_aside)
@@ -89,8 +93,9 @@ class Daemon:
             )
             self.server = SocketServer(self.service, s.socket_path)
             await self.server.start()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop)
+            if self.own_process:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self.stop)
             scheduler = self._start_scheduler()
             self.state = State.RUNNING
             log.info("statusd serving project %s on %s (store %s)", s.project, s.socket_path, s.store.path)
@@ -100,9 +105,10 @@ class Daemon:
             self.ready.set()
             # Start-up objects (SDK models, schemas, settings) live as long as the process: keep them
             # out of every later collection, and collect young objects less often (p99 of a call).
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(20_000, 20, 20)
+            if self.own_process:
+                gc.collect()
+                gc.freeze()
+                gc.set_threshold(20_000, 20, 20)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.server.serve)
                 tg.start_soon(self._watchdog)
@@ -115,12 +121,13 @@ class Daemon:
                 systemd.stopping()
                 await self._drain()
                 tg.cancel_scope.cancel()
+        finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(Exception):
-                    loop.remove_signal_handler(sig)
+            if self.own_process:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    with contextlib.suppress(Exception):
+                        loop.remove_signal_handler(sig)
             if self.server is not None:
                 await self.server.close()
             self.store.close()
