@@ -24,6 +24,7 @@ import statusd
 from statusd.daemon.transport import HELLO_PREFIX, open_unix
 from statusd.errors import (
     CycleDetectedError,
+    DaemonNotRunningError,
     DepthLimitError,
     DuplicateError,
     NotFoundError,
@@ -46,13 +47,6 @@ __all__ = [
     "ValidationError",
     "VersionMismatchError",
 ]
-
-
-class DaemonNotRunningError(StatusdError):
-    code = "unavailable"
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'")
 
 
 def result_payload(result: types.CallToolResult) -> dict[str, Any]:

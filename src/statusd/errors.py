@@ -8,10 +8,16 @@
     ├── DepthLimitError               "depth_limit"        details: {max_depth, depth}
     ├── CycleDetectedError            "cycle_detected"     details: {...}
     ├── DuplicateError                "duplicate"          details: {entity, field, value}
-    ├── UnavailableError              "unavailable"        (the daemon itself cannot serve)
+    ├── UnavailableError              "unavailable"        (the daemon or its store cannot serve now;
+    │   │                                                   details.reason, e.g. "disk_full")
+    │   └── DaemonNotRunningError     client only: nothing listens on the socket
     ├── ConfigError                   start-up only: a bad configuration key
     ├── StoreTooNewError              start-up only: the store was written by a newer statusd
-    └── StoreLockedError              start-up only: another daemon owns the store file
+    ├── StoreLockedError              start-up only: another daemon owns the store file
+    └── SchemaTooNewError             (statusd.sync.pg_schema) the hub was migrated by a newer statusd:
+                                      sync pauses, local work goes on
+
+SQLite failures of the store become ``UnavailableError`` in one place, ``statusd.store.sqlite_errors``.
 
 Each error builds its message from its identifiers and carries a JSON-safe ``details`` dict.
 ``to_payload`` is the single place that turns an error into the tool-error body of SPEC §4.2;
@@ -20,6 +26,7 @@ Each error builds its message from its identifiers and carries a JSON-safe ``det
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 
@@ -121,6 +128,16 @@ class DuplicateError(StatusdError):
 
 class UnavailableError(StatusdError):
     code = "unavailable"
+
+
+class DaemonNotRunningError(UnavailableError):
+    """Nothing listens on the daemon's socket (raised by the Python client)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(
+            f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'",
+            {"path": str(path), "reason": reason},
+        )
 
 
 class ConfigError(StatusdError):

@@ -24,7 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from statusd.errors import StoreLockedError
 from statusd.models import Via, now_iso
-from statusd.store import schema
+from statusd.store import schema, sqlite_errors
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +171,12 @@ class Store:
     def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs) -> T:
         """Run a read function on the loop thread, inside one read transaction."""
         conn = self.reader
-        conn.execute("BEGIN")
-        try:
-            return fn(conn, *args, **kw)
-        finally:
-            conn.execute("COMMIT")
+        with sqlite_errors.mapped(self.path, reading=True):
+            conn.execute("BEGIN")
+            try:
+                return fn(conn, *args, **kw)
+            finally:
+                conn.execute("COMMIT")
 
     def add_listener(self, callback: Callable[[WriteContext], None]) -> None:
         """Call ``callback(ctx)`` on the loop thread after every committed write."""
@@ -215,16 +216,18 @@ class Store:
         ctx.machine = ctx.machine or self.machine
         ctx.replicated = self.replicated
         ctx.now = self.clock()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn, ctx, *args, **kw)
-            conn.execute("COMMIT")
-        except BaseException:
-            ctx.changed_entities.clear()
-            ctx.op_ids.clear()
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        with sqlite_errors.mapped(self.path):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, ctx, *args, **kw)
+                conn.execute("COMMIT")
+            except BaseException:
+                ctx.changed_entities.clear()
+                ctx.op_ids.clear()
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # never hide the error that got us here
+                        conn.execute("ROLLBACK")
+                raise
         return result
 
     def meta(self, key: str) -> str | None:

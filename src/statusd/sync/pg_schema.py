@@ -16,16 +16,21 @@ from collections.abc import Callable
 
 import asyncpg
 
+from statusd.errors import StatusdError
+
 SCHEMA_LOCK_KEY = 0x5A7D_0001  # advisory lock guarding migrations (namespaced further by schema name)
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class SchemaTooNewError(Exception):
+class SchemaTooNewError(StatusdError):
+    """The hub's schema was migrated by a newer statusd: sync pauses, local work goes on."""
+
     def __init__(self, found: int, known: int) -> None:
         super().__init__(
             f"the Postgres schema is at version {found} but this statusd understands up to {known}; "
-            "sync is paused (local work continues) until statusd is upgraded"
+            "sync is paused (local work continues) until statusd is upgraded",
+            {"found": found, "known": known},
         )
         self.found = found
         self.known = known
