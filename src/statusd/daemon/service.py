@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from statusd.daemon.tools import TOOLS, Tool
 from statusd.errors import (
     DuplicateError,
     NotFoundError,
@@ -27,7 +28,6 @@ from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
 
 if TYPE_CHECKING:
-    from statusd.daemon.tools import Tool
     from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,6 @@ class Service:
         }
 
     async def call(self, name: str, arguments: Any, *, client: str | None = None) -> Outcome:
-        from statusd.daemon.tools import TOOLS
-
         tool = TOOLS.get(name)
         if tool is None:
             return Outcome(NotFoundError("tool", name).to_payload(), True)

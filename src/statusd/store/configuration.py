@@ -13,7 +13,7 @@ from typing import Any
 from statusd.errors import ValidationError
 from statusd.models import DEFAULT_TOKEN_BUDGET, UpdateConfigurationArgs, normalize_commit_hash
 from statusd.store import entities as ent
-from statusd.store.db import WriteContext
+from statusd.store.context import WriteContext
 from statusd.store.entities import CONFIGURATION, WORK_ITEM
 
 _NAMESPACE = uuid.UUID("0b6f3f4e-7d0a-4f58-8a51-3c2d1e0f9a87")

@@ -18,32 +18,20 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from statusd.errors import StoreLockedError
-from statusd.models import Via, now_iso
-from statusd.store import schema, sqlite_errors
+from statusd.models import now_iso
+from statusd.store import configuration, schema, sqlite_errors
+from statusd.store.context import WriteContext
+
+__all__ = ["Store", "WriteContext"]
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-@dataclass
-class WriteContext:
-    """Who is writing, how the change arrived, and what the transaction has done so far."""
-
-    actor: str
-    via: Via = "tool"
-    machine: str = ""
-    replicated: bool = False
-    now: str = field(default_factory=now_iso)
-    op_ids: list[str] = field(default_factory=list)
-    changed_entities: set[str] = field(default_factory=set)
-    warnings: list[str] = field(default_factory=list)
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -102,8 +90,6 @@ class Store:
             self._reader = _connect(self.path, self.synchronous)
             self._reader.execute("PRAGMA query_only=ON")
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusd-writer")
-            from statusd.store import configuration  # late: configuration imports this module
-
             self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine), self.project)
         except BaseException:
             self.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 from statusd.errors import NotFoundError, ValidationError, VersionMismatchError
 from statusd.models import check_id_text, new_id
-from statusd.store.db import WriteContext
+from statusd.store.context import WriteContext
 
 AUDIT = ("version", "created_at", "created_by", "updated_at", "updated_by")
 

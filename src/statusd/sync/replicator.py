@@ -23,8 +23,8 @@ from typing import Any
 import asyncpg
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext
-from statusd.sync import apply, pg_schema
+from statusd.store import Store, WriteContext, apply
+from statusd.sync import pg_schema
 from statusd.sync.errors import describe, is_transient
 
 log = logging.getLogger(__name__)

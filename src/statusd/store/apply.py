@@ -25,8 +25,8 @@ def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT o.seq, o.op_id, o.entity, o.entity_id, o.base_version, o.new_version, o.changes, o.created_at, "
         "h.actor, h.via FROM outbox o LEFT JOIN history h "
-        # history has no op_id index: reach the op's row through history_entity (it carries the op's
-        # entity and new version) instead of a scan of the whole history per push.
+        # Entity, version and op id together name exactly one history row (the op's own); the
+        # history_entity index finds it without reading the rest of the entity's history.
         "ON h.entity_id = o.entity_id AND h.version = o.new_version AND h.op_id = o.op_id ORDER BY o.seq LIMIT ?",
         (limit,),
     ).fetchall()
@@ -114,7 +114,7 @@ def _fix_descendant_depths(conn: sqlite3.Connection, ident: str, depth: int) -> 
 def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> None:
     """Append a pulled change to the local history unless it is one of ours."""
     op_id = change.get("op_id")
-    # entity_id first: history_entity finds the entity's rows (history has no op_id index).
+    # One of ours if its op id is already in history (the history_op index answers that).
     seen = "SELECT 1 FROM history WHERE entity_id = ? AND op_id = ?"
     if op_id and conn.execute(seen, (change["entity_id"], op_id)).fetchone():
         return
