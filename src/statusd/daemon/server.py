@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import fcntl
 import json
 import logging
 import os
@@ -28,11 +27,11 @@ from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
 from mcp.shared.message import SessionMessage
 
 import statusd
+from statusd import pidlock
 from statusd.daemon.fastpath import FastToolCalls
 from statusd.daemon.service import Service
 from statusd.daemon.tools import TOOLS, input_schema
 from statusd.daemon.transport import MAX_LINE, LineReader, LineWriter
-from statusd.errors import StoreLockedError
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +69,7 @@ class SocketLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
-            os.close(fd)
-            raise StoreLockedError(f"socket {self.path.with_suffix('')}", owner) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
+        self._fd = pidlock.take(self.path, f"socket {self.path.with_suffix('')}")
 
     def release(self) -> None:
         if self._fd is not None:

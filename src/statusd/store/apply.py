@@ -15,7 +15,7 @@ import sqlite3
 from typing import Any
 
 from statusd.models import new_id
-from statusd.store import deployments
+from statusd.store import deployments, history
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
@@ -118,20 +118,17 @@ def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> N
     seen = "SELECT 1 FROM history WHERE entity_id = ? AND op_id = ?"
     if op_id and conn.execute(seen, (change["entity_id"], op_id)).fetchone():
         return
-    conn.execute(
-        "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            change["entity"],
-            change["entity_id"],
-            change["version"],
-            ent.dumps(change["changes"]),
-            change["actor"],
-            change["at"],
-            change["machine"],
-            "sync" if change["via"] == "tool" else change["via"],
-            op_id,
-        ),
+    history.insert(
+        conn,
+        entity=change["entity"],
+        entity_id=change["entity_id"],
+        version=change["version"],
+        changes=ent.dumps(change["changes"]),
+        actor=change["actor"],
+        at=change["at"],
+        machine=change["machine"],
+        via="sync" if change["via"] == "tool" else change["via"],
+        op_id=op_id,
     )
 
 

@@ -47,10 +47,7 @@ def token_budget(conn: sqlite3.Connection) -> int:
 def update(conn: sqlite3.Connection, ctx: WriteContext, args: UpdateConfigurationArgs) -> dict[str, Any]:
     current = get(conn)
     given = args.model_fields_set - {"actor", "version"}
-    if "active_context_type" in given and args.active_context_type is None:
-        raise ValidationError.one("active_context_type", "cannot be null")
-    if "default_token_budget" in given and args.default_token_budget is None:
-        raise ValidationError.one("default_token_budget", "cannot be null")
+    ent.refuse_nulls(args, ("active_context_type", "default_token_budget"))
     ent.check_version(CONFIGURATION, current, args.version)
     new: dict[str, Any] = {
         f: getattr(args, f) for f in ("active_context_type", "git_branch", "default_token_budget") if f in given

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -21,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from statusd.errors import StoreLockedError
+from statusd import pidlock
 from statusd.models import now_iso
 from statusd.store import configuration, schema, sqlite_errors
 from statusd.store.context import WriteContext
@@ -109,17 +108,7 @@ class Store:
             self._lock_fd = None
 
     def _take_lock(self) -> None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
-            os.close(fd)
-            raise StoreLockedError(str(self.path), owner) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = pidlock.take(self.path.with_name(self.path.name + ".lock"), str(self.path))
 
     def _open_or_move_aside(self) -> sqlite3.Connection:
         """Open the store; a file that is not a readable database is moved aside, never deleted."""
