@@ -78,8 +78,12 @@ class FastToolCalls:
         arguments = params.get("arguments")
         if not isinstance(name, str) or not (arguments is None or isinstance(arguments, dict)):
             return False  # the SDK answers malformed params with the protocol's error
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if not (token is None or (isinstance(token, int | str) and not isinstance(token, bool))):
+            token = None
         self.ledger.opened(ident)
-        task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments))
+        task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments, token))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
@@ -97,9 +101,15 @@ class FastToolCalls:
         elif b'"notifications/initialized"' in line:
             self.ready = True
 
-    async def _answer(self, ident: int | str, name: str, arguments: dict[str, Any] | None) -> None:
+    async def _answer(
+        self, ident: int | str, name: str, arguments: dict[str, Any] | None, token: int | str | None = None
+    ) -> None:
         try:
-            outcome = await self.service.call(name, arguments, client=self.client_override() or self.declared_client)
+            progress = _Progress(self.writer, token) if token is not None else None
+            client = self.client_override() or self.declared_client
+            outcome = await self.service.call(name, arguments, client=client, progress=progress)
+            if progress is not None:
+                await progress.flush()  # every progress notification goes out before the result
             await self.writer.send_line(encode_result(ident, outcome.payload, outcome.is_error))
         except Exception:
             # As for a failure inside the SDK's session: this connection ends, the daemon serves on.
@@ -116,3 +126,20 @@ class FastToolCalls:
     def cancel(self) -> None:
         for task in self.tasks:
             task.cancel()
+
+
+class _Progress:
+    """``notifications/progress`` for a caller that sent a progressToken (SPEC §4.4)."""
+
+    def __init__(self, writer: LineWriter, token: int | str) -> None:
+        self.writer = writer
+        self.token = token
+        self.sends: list[asyncio.Task[None]] = []
+
+    def __call__(self, done: int, total: int) -> None:
+        params = {"progressToken": self.token, "progress": done, "total": total}
+        line = json.dumps({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}).encode()
+        self.sends.append(asyncio.get_running_loop().create_task(self.writer.send_line(line + b"\n")))
+
+    async def flush(self) -> None:
+        await asyncio.gather(*self.sends)

@@ -43,6 +43,8 @@ class Call:
     actor: str
     warnings: list[str] = field(default_factory=list)
     sync: str | None = None
+    # (done, total) reporter for long calls, set by the transport when the caller sent a progressToken.
+    progress: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -147,7 +149,14 @@ class Service:
             "daemon_started_at": self.started_at,
         }
 
-    async def call(self, name: str, arguments: Any, *, client: str | None = None) -> Outcome:
+    async def call(
+        self,
+        name: str,
+        arguments: Any,
+        *,
+        client: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Outcome:
         tool = TOOLS.get(name)
         if tool is None:
             return Outcome(NotFoundError("tool", name).to_payload(), True)
@@ -156,18 +165,20 @@ class Service:
         self.in_flight += 1
         self.idle.clear()
         try:
-            return await self._call(tool, name, arguments, client)
+            return await self._call(tool, name, arguments, client, progress)
         finally:
             self.in_flight -= 1
             if self.in_flight == 0:
                 self.idle.set()
 
-    async def _call(self, tool: Tool, name: str, arguments: Any, client: str | None) -> Outcome:
+    async def _call(
+        self, tool: Tool, name: str, arguments: Any, client: str | None, progress: Callable[[int, int], None] | None
+    ) -> Outcome:
         try:
             if arguments is not None and not isinstance(arguments, dict):
                 raise ValidationError.one("arguments", "must be an object")
             args = parse_args(tool.args, arguments)
-            call = Call(actor=args.actor or client or "unknown")
+            call = Call(actor=args.actor or client or "unknown", progress=progress)
             legacy = getattr(args, "updated_by", None) or getattr(args, "created_by", None)
             if legacy and not args.actor:  # the seed's clients name themselves this way
                 call.actor = legacy

@@ -7,11 +7,13 @@ so the whole listing stays well under its 6,000-token budget.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusd import models as m
+from statusd.errors import ValidationError
 from statusd.store import (
     configuration,
     conflicts,
@@ -151,6 +153,34 @@ async def _resolve_conflict(svc: Service, a: m.ResolveConflictArgs, call: Call) 
     return await svc.write(call, conflicts.resolve, a)
 
 
+async def _import_tasks(svc: Service, a: m.ImportTasksArgs, call: Call) -> dict[str, Any]:
+    from statusd.sync import importers
+    from statusd.sync.importers import apply
+
+    try:
+        plan = await asyncio.to_thread(importers.read_plan, a.source, a.path)
+    except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the path, …
+        raise ValidationError.one("path", str(exc)) from None
+    options = apply.Options(dry_run=a.dry_run, progress=_threadsafe(call.progress))
+    try:
+        return await svc.write(call, apply.run, plan, options)
+    except apply.DryRun as dry:
+        call.sync = "local_only"
+        return dry.report
+
+
+def _threadsafe(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
+    """Progress is reported from the writer thread; hand it to the loop that owns the caller."""
+    if progress is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def report(done: int, total: int) -> None:
+        loop.call_soon_threadsafe(progress, done, total)
+
+    return report
+
+
 def _tool(name: str, description: str, args: type[m.Args], handler: Handler, *, writes: bool = False) -> Tool:
     return Tool(name, description, args, handler, writes)
 
@@ -184,7 +214,7 @@ TOOLS: dict[str, Tool] = {
         _tool(
             "list_work_items",
             "List work items (compact rows) with filters; parent_id 'root' = top level; ready = "
-            "claimable now; text searches title/description. Paginate with next_cursor.",
+            "claimable now; text searches title/description/imported source id. Paginate with next_cursor.",
             m.ListWorkItemsArgs,
             _list_work_items,
         ),
@@ -301,6 +331,14 @@ TOOLS: dict[str, Tool] = {
             "Writes that clashed with another machine's: per field base, local and remote values.",
             m.ListConflictsArgs,
             _list_conflicts,
+        ),
+        _tool(
+            "import_tasks",
+            "Import beads (.beads/issues.jsonl), Backlog.md (backlog/) or Task Master (tasks.json) from path, "
+            "all or nothing; re-import updates changed records only. Returns created/updated/unchanged/skipped.",
+            m.ImportTasksArgs,
+            _import_tasks,
+            writes=True,
         ),
         _tool(
             "resolve_conflict",
