@@ -65,7 +65,7 @@ def beads_file(path: Path, n: int, seed: int = 11, prefix: str = "bench") -> Pat
 
 
 async def i1_import(env: Env) -> list[Row]:
-    n = 100 if env.settings.mode == "smoke" else 1_000 if env.settings.quick else RECORDS
+    n = 1_000 if env.settings.quick else RECORDS
     ds = env.imports()
     file = beads_file(env.root / "beads-import", n)
     solo = await _alone(ds, beads_file(env.root / "beads-solo", n, seed=12, prefix="solo"), n)
