@@ -14,8 +14,12 @@
     ├── ConfigError                   start-up only: a bad configuration key
     ├── StoreTooNewError              start-up only: the store was written by a newer statusd
     ├── StoreLockedError              start-up only: another daemon owns the store file
-    └── SchemaTooNewError             (statusd.sync.pg_schema) the hub was migrated by a newer statusd:
-                                      sync pauses, local work goes on
+    │   └── SocketInUseError          start-up only: another daemon listens on the socket path
+    └── HubError                      replication only (sync/errors.py maps asyncpg errors to these)
+        ├── HubUnavailableError       transient: refused/reset/timed out/restarting; retry with backoff
+        ├── HubRejectedError          permanent for one operation: the hub refuses its data
+        └── HubFaultError             permanent for the hub as it stands (privileges, schema): retry slowly
+            └── SchemaTooNewError     (sync/pg_schema.py) the hub is newer than this statusd: sync pauses
 
 SQLite failures of the store become ``UnavailableError`` in one place, ``statusd.store.sqlite_errors``.
 
@@ -168,6 +172,43 @@ class StoreLockedError(StatusdError):
             "or point this one at another store.path",
             {"path": path},
         )
+
+
+class SocketInUseError(StoreLockedError):
+    """Another daemon already listens on this socket path (another project, or the same one)."""
+
+    def __init__(self, path: str, owner_pid: str | None = None, owner: str | None = None) -> None:
+        who = ", ".join(x for x in (f"pid {owner_pid}" if owner_pid else "", owner or "") if x)
+        StatusdError.__init__(
+            self,
+            f"another statusd daemon{f' ({who})' if who else ''} already listens on the socket {path}; "
+            "give this project its own socket: set 'socket.path' (or, where it is not set, a different "
+            "'project') in its statusd.toml or the environment (STATUSD_SOCKET__PATH, STATUSD_PROJECT), "
+            "or stop the other daemon",
+            {"path": path, "keys": ["project", "socket.path"]},
+        )
+
+
+class HubError(StatusdError):
+    """The replication hub (PostgreSQL) failed a request; never a tool answer by itself."""
+
+    transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        self.sqlstate = sqlstate
+        super().__init__(message, {"sqlstate": sqlstate} if sqlstate else None)
+
+
+class HubUnavailableError(HubError):
+    transient = True
+
+
+class HubRejectedError(HubError):
+    """No retry can make the hub accept this operation (a data error, a refused value)."""
+
+
+class HubFaultError(HubError):
+    """The hub cannot take any operation until someone fixes it (privileges, a damaged schema)."""
 
 
 ERROR_CLASSES: dict[str, type[StatusdError]] = {

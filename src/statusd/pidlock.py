@@ -16,6 +16,7 @@ def take(lock_path: Path, what: str) -> int:
     kill -9). Held by another process: ``StoreLockedError`` naming ``what`` and the holder's pid.
     """
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # whatever the umask, and a lock file left wider by an older statusd
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from statusd.daemon.service import Service
 from statusd.daemon.transport import LineWriter
+from statusd.limits import finite_answer
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,25 @@ class RequestLedger(Protocol):
 
 
 def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> bytes:
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    text, payload = finite_answer(payload)  # standard JSON: never Infinity or NaN
     result = {
         "content": [{"type": "text", "text": text}],
         "structuredContent": payload,
         "isError": is_error,
     }
     message = {"jsonrpc": "2.0", "id": ident, "result": result}
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str).encode() + b"\n"
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False).encode() + b"\n"
+
+
+def _lone_surrogate(*texts: object) -> bool:
+    """Whether a string can not be encoded (a lone surrogate; arguments are checked by the service)."""
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 class FastToolCalls:
@@ -62,8 +74,8 @@ class FastToolCalls:
         if not self.ready:
             self._watch_handshake(line)
             return False
-        if b'"tools/call"' not in line or b"\\ud" in line or b"\\uD" in line:
-            return False  # surrogate escapes (paired or lone) are left to the SDK's stricter parser
+        if b'"tools/call"' not in line:
+            return False
         try:
             msg = json.loads(line)
         except (ValueError, RecursionError):
@@ -82,6 +94,8 @@ class FastToolCalls:
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if not (token is None or (isinstance(token, int | str) and not isinstance(token, bool))):
             token = None
+        if (b"\\ud" in line or b"\\uD" in line) and _lone_surrogate(name, ident, token):
+            return False  # unanswerable as a tool result: the transport answers with a JSON-RPC error
         self.ledger.opened(ident)
         task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments, token))
         self.tasks.add(task)

@@ -14,9 +14,6 @@ import json
 import logging
 import os
 import socket
-import stat
-import struct
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,54 +24,19 @@ from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
 from mcp.shared.message import SessionMessage
 
 import statusd
-from statusd import pidlock
 from statusd.daemon.fastpath import FastToolCalls
+from statusd.daemon.listener import SocketLock, peer_uid, prepare_socket_dir
 from statusd.daemon.service import Service
 from statusd.daemon.tools import TOOLS, input_schema
-from statusd.daemon.transport import MAX_LINE, LineReader, LineWriter
+from statusd.daemon.transport import HELLO_PREFIX, LineReader, LineWriter
+from statusd.errors import ConfigError
+from statusd.limits import MAX_REQUEST_BYTES, finite_answer
+from statusd.paths import socket_path_problem
 
 log = logging.getLogger(__name__)
 
 # How long a half-closed connection is kept for the answers to its last requests.
 EOF_GRACE_SECONDS = 60.0
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The connecting process's uid (SO_PEERCRED on Linux, LOCAL_PEERCRED on BSD/macOS)."""
-    if hasattr(socket, "SO_PEERCRED"):
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", creds)[1])
-    if sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
-        local_peercred = 0x001
-        raw = sock.getsockopt(0, local_peercred, struct.calcsize("iih16i"))
-        return int(struct.unpack("iih16i", raw)[1])
-    return None  # pragma: no cover
-
-
-def prepare_socket_dir(path: Path) -> None:
-    """Create the socket's directory 0700 and refuse one that others can enter."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.parent.stat()
-    if st.st_uid != os.getuid():
-        raise PermissionError(f"socket directory {path.parent} belongs to another user")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(path.parent, 0o700)
-
-
-class SocketLock:
-    """An exclusive lock on ``<socket>.lock`` held for the daemon's life."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path.with_name(path.name + ".lock")
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        self._fd = pidlock.take(self.path, f"socket {self.path.with_suffix('')}")
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 def build_mcp_server(service: Service) -> Server[Any]:
@@ -87,10 +49,10 @@ def build_mcp_server(service: Service) -> Server[Any]:
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         outcome = await service.call(params.name, params.arguments, client=_client_name(ctx))
-        text = json.dumps(outcome.payload, separators=(",", ":"), ensure_ascii=False, default=str)
+        text, payload = finite_answer(outcome.payload)  # standard JSON: never Infinity or NaN
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=text)],
-            structured_content=outcome.payload,
+            structured_content=payload,
             is_error=outcome.is_error,
         )
 
@@ -203,28 +165,53 @@ class _CountingWriter(LineWriter):
             self._requests.answered(item.message.id)
 
 
+def _store_mismatch(mine: Path, expected: object) -> str | None:
+    served = os.path.realpath(mine)
+    if isinstance(expected, str) and os.path.realpath(expected) == served:
+        return None
+    return (
+        f"it serves the store {served}, not {expected}; two projects' configurations name the same "
+        "socket: give each its own 'socket.path'"
+    )
+
+
 class SocketServer:
-    def __init__(self, service: Service, path: Path) -> None:
+    def __init__(self, service: Service, path: Path, *, owner: str = "") -> None:
         self.service = service
         self.path = path
         self.mcp = build_mcp_server(service)
-        self._lock = SocketLock(path)
+        self._lock = SocketLock(path, owner)
+        # The (device, inode) of the socket file this server bound: the only one it may remove.
+        self._bound: tuple[int, int] | None = None
         self._server: asyncio.Server | None = None
         self._closed = asyncio.Event()
         self._connections: set[asyncio.Task[None]] = set()
         self.connections = 0
         self.answers = Answers()
 
-    async def start(self) -> None:
+    async def start(self, listening: tuple[socket.socket, SocketLock, tuple[int, int]] | None = None) -> None:
+        """Serve on the socket, binding it now or adopting one bound early (``listener.listen``)."""
+        if listening is not None:
+            sock, self._lock, self._bound = listening
+            self._server = await asyncio.start_unix_server(self._on_connection, sock=sock, limit=MAX_REQUEST_BYTES)
+            return
+        problem = socket_path_problem(self.path)
+        if problem is not None:
+            raise ConfigError("socket.path", problem)
         prepare_socket_dir(self.path)
         self._lock.acquire()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # stale: we hold the lock, so no live daemon owns it
         old_umask = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._on_connection, self.path, limit=MAX_LINE)
+            self._server = await asyncio.start_unix_server(self._on_connection, self.path, limit=MAX_REQUEST_BYTES)
+        except OSError as exc:
+            self._lock.release()
+            raise ConfigError("socket.path", f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
+        st = os.stat(self.path)
+        self._bound = (st.st_dev, st.st_ino)
         os.chmod(self.path, 0o600)
 
     async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
@@ -249,8 +236,17 @@ class SocketServer:
             self._server.close()
             self._server = None
         self._closed.set()
+        self._remove_socket()
+
+    def _remove_socket(self) -> None:
+        """Remove the socket file only if it is the one this server bound (never another daemon's)."""
+        bound, self._bound = self._bound, None
+        if bound is None:
+            return
         with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+            st = os.stat(self.path)
+            if (st.st_dev, st.st_ino) == bound:
+                self.path.unlink()
 
     async def close(self) -> None:
         await self.stop_accepting()
@@ -259,6 +255,15 @@ class SocketServer:
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
         self._lock.release()
+
+    async def _same_store(self, expected: object, writer: LineWriter) -> bool:
+        """Answer a client that names the store it expects; refuse one that expects another."""
+        problem = _store_mismatch(self.service.store.path, expected)
+        if problem is not None:
+            log.warning("refused a client: %s", problem)
+        answer = {"ok": True} if problem is None else {"error": problem}
+        await writer.send_line(HELLO_PREFIX + json.dumps(answer).encode() + b"\n")
+        return problem is None
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -284,12 +289,14 @@ class SocketServer:
         self.connections += 1
         requests = _Requests(self.answers)
         reader = _CountingReader(stream_reader, requests)
+        writer = _CountingWriter(stream_writer, requests)
+        reader.reply = writer  # set before the first line: an over-long one is answered too
         try:
             hello = await reader.preamble()
             client = hello.get("client")
             CONNECTION_CLIENT.set(str(client)[:100] if client else None)
-            writer = _CountingWriter(stream_writer, requests)
-            reader.reply = writer
+            if "store" in hello and not await self._same_store(hello["store"], writer):
+                return
             fast = FastToolCalls(self.service, writer, requests, CONNECTION_CLIENT.get)
             reader.intercept = fast
             try:

@@ -14,6 +14,8 @@ import contextlib
 import logging
 import os
 import sqlite3
+import stat
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +31,43 @@ __all__ = ["Store", "WriteContext"]
 
 log = logging.getLogger(__name__)
 
+HEAVY_READERS = 2  # threads for long reads; point reads stay on the loop thread
+READER_NICE = 10
+
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def private_dir(path: Path) -> None:
+    """Create the store's directory 0700 (whatever the umask) and tighten one others can enter.
+
+    The home directory is never changed: a store kept directly in it relies on its files' 0600.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if mode == 0o700 or st.st_uid != os.getuid() or path.resolve() == Path.home().resolve():
+        return
+    os.chmod(path, 0o700)
+    if mode & 0o077:
+        log.warning("store directory %s was %s; made it 0700 (the store is private)", path, oct(mode))
+
+
+def private_file(path: Path, *, create: bool = True) -> None:
+    """Make ``path`` 0600 (creating it empty when asked): the store holds the project's data.
+
+    By path, never through a descriptor of our own: closing one would drop every POSIX lock this
+    process holds on the file, SQLite's WAL locks among them.
+    """
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        os.chmod(path, 0o600)
+    except FileNotFoundError:
+        return
+    except PermissionError:  # not ours (a root-owned copy): leave it, SQLite will say what it can
+        log.warning("cannot make %s private (0600): it belongs to another user", path)
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -42,6 +79,13 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
+def _lower_priority() -> None:
+    """Run this reader thread at a lower CPU priority: on a busy machine the loop thread's point
+    reads then win the CPU over a long report (Linux schedules threads individually)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
+
+
 class Store:
     """Open with ``async with Store(path, machine=...) as store``."""
 
@@ -49,14 +93,16 @@ class Store:
         self,
         path: Path | str,
         *,
-        machine: str = "local",
+        machine: str | None = None,
         replicated: bool = False,
         synchronous: str = "FULL",
         project: str = "default",
         clock: Callable[[], str] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.machine = machine
+        # None: the store's own machine id (meta ``machine_id``), read on open. Tests name machines.
+        self.machine = machine or ""
+        self._machine_given = machine is not None
         self.replicated = replicated
         self.synchronous = synchronous
         self.project = project
@@ -66,6 +112,10 @@ class Store:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._pool_conns: list[sqlite3.Connection] = []
+        self._pool_local = threading.local()
+        self._pool_lock = threading.Lock()
         self._listeners: list[Callable[[WriteContext], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -78,27 +128,41 @@ class Store:
         self.close()
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._take_lock()
         try:
+            private_file(self.path)  # before SQLite creates it: its -wal and -shm copy its mode
             self._writer = self._open_or_move_aside()
             # 32 MB of page cache for the writer: index pages of a 100,000-item store stay in memory
             # (a bootstrap copy ran 15% faster); the reader keeps SQLite's small default.
             self._writer.execute("PRAGMA cache_size = -32768")
             schema.migrate(self._writer)
+            for suffix in ("-wal", "-shm"):
+                private_file(Path(str(self.path) + suffix), create=False)
+            if not self._machine_given:
+                row = self._writer.execute("SELECT value FROM meta WHERE key = 'machine_id'").fetchone()
+                self.machine = str(row[0])
             self._reader = _connect(self.path, self.synchronous)
             self._reader.execute("PRAGMA query_only=ON")
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusd-writer")
+            self._read_pool = ThreadPoolExecutor(
+                max_workers=HEAVY_READERS, thread_name_prefix="statusd-reader", initializer=_lower_priority
+            )
             self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine), self.project)
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            self._read_pool = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        for conn in (self._reader, self._writer):
+        with self._pool_lock:
+            pooled, self._pool_conns = self._pool_conns, []
+        for conn in (*pooled, self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
@@ -133,6 +197,7 @@ class Store:
                 src.rename(Path(str(aside) + suffix))
         log.warning("store %s unreadable (%s); moved aside to %s and starting empty", self.path, reason, aside)
         self.moved_aside = aside
+        private_file(self.path)
         return _connect(self.path, self.synchronous)
 
     # --- access --------------------------------------------------------------------------------
@@ -152,6 +217,33 @@ class Store:
                 return fn(conn, *args, **kw)
             finally:
                 conn.execute("COMMIT")
+
+    async def read_off_loop(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run a long read (a report, a scan) on a reader thread with its own read-only connection.
+
+        The loop keeps serving point reads meanwhile: a 100,000-item report takes tens of
+        milliseconds, and on the loop every other call would wait for all of it (SPEC §11 P17).
+        """
+        if self._read_pool is None:
+            raise RuntimeError("the store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, lambda: self._pooled_read(fn, args, kw))
+
+    def _pooled_read(self, fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._pool_local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self.synchronous)
+            conn.execute("PRAGMA query_only=ON")
+            self._pool_local.conn = conn
+            with self._pool_lock:
+                self._pool_conns.append(conn)
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args, **kw)
+        finally:
+            conn.execute("COMMIT")
 
     def add_listener(self, callback: Callable[[WriteContext], None]) -> None:
         """Call ``callback(ctx)`` on the loop thread after every committed write."""
@@ -204,6 +296,20 @@ class Store:
                         conn.execute("ROLLBACK")
                 raise
         return result
+
+    async def maintain(self) -> dict[str, Any]:
+        """``PRAGMA optimize`` and a passive WAL checkpoint, on the writer thread between transactions."""
+        if self._executor is None:
+            raise RuntimeError("the store is not open")
+
+        def work() -> dict[str, Any]:
+            conn = self._writer
+            assert conn is not None
+            conn.execute("PRAGMA optimize")
+            busy, wal_pages, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return {"optimized": True, "wal_pages": wal_pages, "checkpointed_pages": moved, "busy": bool(busy)}
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def meta(self, key: str) -> str | None:
         row = self.reader.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

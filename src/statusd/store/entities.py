@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from statusd.errors import NotFoundError, ValidationError, VersionMismatchError
+from statusd.limits import check_metadata_size
 from statusd.models import check_id_text, new_id
 from statusd.store import history, ids
 from statusd.store.context import WriteContext
@@ -140,6 +141,7 @@ def insert(
 ) -> dict[str, Any]:
     """Insert a new entity at version 1 and record it."""
     row = {name: values.get(name) for name in entity.fields}
+    _check_metadata(ctx, row)
     row.update(
         id=ident or new_id(),
         version=1,
@@ -170,6 +172,8 @@ def update(
         return current
     row = dict(current)
     row.update({k: c["new"] for k, c in changes.items()})
+    if "metadata" in changes:
+        _check_metadata(ctx, row)
     row.update(version=current["version"] + 1, updated_at=ctx.now, updated_by=ctx.actor)
     sets = [*changes, "version", "updated_at", "updated_by"]
     cur = conn.execute(
@@ -184,6 +188,13 @@ def update(
     if recorded:
         _record(conn, ctx, entity, row["id"], current["version"], row["version"], recorded)
     return row
+
+
+def _check_metadata(ctx: WriteContext, row: dict[str, Any]) -> None:
+    # A merge of small updates can grow metadata past the limit the tool boundary checks per call;
+    # what another machine already stored (via sync) is taken as it is.
+    if ctx.via != "sync" and isinstance(row.get("metadata"), dict):
+        check_metadata_size(row["metadata"])
 
 
 def _record(
