@@ -19,7 +19,7 @@ from statusd.store import deployments, history
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
-from statusd.sync.set_aside import reopen_resolution, set_aside, withdraw_create
+from statusd.store.set_aside import reopen_resolution, set_aside, withdraw_create
 
 
 def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
