@@ -154,6 +154,11 @@ class ThreadedDaemon(_DaemonHost):
         self._error: BaseException | None = None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> ThreadedDaemon:
+        """Start (or, after ``stop()``, restart on the same store and socket, as a process would)."""
+        self._ready = threading.Event()
+        self._error = None
+        self._loop = None
+        self.daemon = None
         settings = load_settings(self.config_path, env=self.env)
         self._capture_log()
         self._thread = threading.Thread(target=self._main, args=(settings,), name=f"daemon-{self.root.name}")
