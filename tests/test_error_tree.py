@@ -36,11 +36,28 @@ def package_exceptions() -> list[type[BaseException]]:
     return found
 
 
+# Known debts (merged from main), each a strict xfail that flips once the class joins the tree. Not
+# changed here: code that catches StatusdError around them would start catching them too.
+OUTSIDE_FOR_NOW = {
+    "statusd.sync.markdown_model.MarkdownParseError": "mirror branch: re-wrapped by except StatusdError sites",
+    "statusd.sync.migration._Rollback": "mirror branch: control flow inside the migration transaction",
+}
+
+
+def outside_the_tree() -> list[str]:
+    return [f"{e.__module__}.{e.__qualname__}" for e in package_exceptions() if not issubclass(e, StatusdError)]
+
+
 def test_every_exception_of_the_package_is_a_statusd_error() -> None:
-    exceptions = package_exceptions()
-    assert {SchemaTooNewError, DaemonNotRunningError, ValidationError} <= set(exceptions)
-    outside = [f"{e.__module__}.{e.__qualname__}" for e in exceptions if not issubclass(e, StatusdError)]
-    assert outside == []
+    assert {SchemaTooNewError, DaemonNotRunningError, ValidationError} <= set(package_exceptions())
+    assert [name for name in outside_the_tree() if name not in OUTSIDE_FOR_NOW] == []
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=why)) for n, why in OUTSIDE_FOR_NOW.items()]
+)
+def test_exception_still_to_bring_under_the_tree(name: str) -> None:
+    assert name not in outside_the_tree()
 
 
 def test_schema_too_new_and_daemon_not_running_carry_codes_and_details() -> None:
