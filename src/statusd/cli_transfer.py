@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from statusd.cli_app import ConfigOpt, JsonOpt, _settings, app, err, out
+from statusd.cli_common import ConfigOpt, JsonOpt, _settings, app, err, out
 from statusd.config import Settings
 from statusd.errors import StatusdError
 
