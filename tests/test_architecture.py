@@ -176,14 +176,8 @@ SQL = re.compile(
 )
 SQL_HOMES = ("store/", "sync/pg_schema")  # pg_schema.py and its later versions (pg_schema_v2.py, …)
 # Known debts, each a strict xfail so it turns into a failure (and its entry goes) when paid:
-# service/replicator SQL moves with the trust-confirm branch; the importers' writer functions
-# (merged from main with their own SQL against store tables) still need a home under store/.
+# the mirror modules (merged from main) still run store SQL of their own.
 SQL_MOVING = {
-    "sync/importers/apply.py": "importer writer functions still run store SQL outside store/",
-    "sync/importers/edges.py": "importer writer functions still run store SQL outside store/",
-    "sync/importers/export.py": "importer writer functions still run store SQL outside store/",
-    "sync/hub_upkeep.py": "hub upkeep queries (merged from main) belong in sync/pg_schema*",
-    "doctor.py": "statusd doctor's store checks (merged from main) belong in store/",
     "sync/markdown_import.py": "mirror branch (merged from main): store SQL outside store/",
     "sync/legacy_import.py": "mirror branch (merged from main): store SQL outside store/",
     "sync/mirror_state.py": "mirror branch (merged from main): store SQL outside store/",
