@@ -55,3 +55,4 @@ async def test_a_bad_save_is_reported_everywhere_and_never_overwritten(tmp_path:
             await until(lambda: "While paused" in path.read_text(), what="the mirror to resume and catch up")
             assert (await c.call("query_work_item", id=item["id"]))["priority"] == "high"
         assert f"line {line_no}" in daemon.log()
+
