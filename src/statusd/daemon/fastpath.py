@@ -3,10 +3,12 @@
 The official SDK still runs each session — initialize, ``tools/list``, ping, cancellation, the
 modern per-request era — but once a legacy session has completed its handshake, a ``tools/call``
 line is parsed with ``json`` and answered by :class:`~statusd.daemon.service.Service` directly,
-with the same JSON-RPC result the SDK would write. Measured on the benchmark machine the SDK's
-dispatch and serialisation were ~75% of a 0.8 ms round trip (SPEC §13 calls that overhead ours to
-remove). Anything the fast path is unsure about goes to the SDK unchanged, which then produces
-the protocol's own errors.
+with the same JSON-RPC result the SDK would write (tests/daemon/test_parity.py compares the bytes).
+Measured on the benchmark machine the SDK's dispatch and serialisation were ~75% of a 0.8 ms
+round trip (SPEC §13 calls that overhead ours to remove). Anything the fast path is unsure about
+— an unknown tool, a progress token, malformed params — goes to the SDK unchanged, which then
+produces the protocol's own answers. A ``notifications/cancelled`` for a call answered here
+cancels it here: no answer is written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from statusd.daemon.service import Service
+from statusd.daemon.tools import TOOLS
 from statusd.daemon.transport import LineWriter
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ class FastToolCalls:
         self.writer = writer
         self.ledger = ledger
         # Plain asyncio tasks: anyio's start_soon cost ~27 µs more per call, on a 0.5 ms budget.
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[int | str, asyncio.Task[None]] = {}
         self.client_override = client_override
         self.declared_client: str | None = None
         self.ready = False
@@ -62,7 +65,15 @@ class FastToolCalls:
         if not self.ready:
             self._watch_handshake(line)
             return False
-        if b'"tools/call"' not in line or b"\\ud" in line or b"\\uD" in line:
+        if b'"notifications/cancelled"' in line:
+            self._cancel(line)
+            return False  # the SDK sees it too: it cancels what it is running itself
+        if (
+            b'"tools/call"' not in line
+            or b'"progressToken"' in line  # the SDK sends the progress notifications
+            or b"\\ud" in line
+            or b"\\uD" in line
+        ):
             return False  # surrogate escapes (paired or lone) are left to the SDK's stricter parser
         try:
             msg = json.loads(line)
@@ -78,11 +89,29 @@ class FastToolCalls:
         arguments = params.get("arguments")
         if not isinstance(name, str) or not (arguments is None or isinstance(arguments, dict)):
             return False  # the SDK answers malformed params with the protocol's error
+        if name not in TOOLS or ident in self.tasks:
+            return False  # unknown tool (-32602) and a reused id are the SDK's to answer
         self.ledger.opened(ident)
         task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.tasks[ident] = task
+        task.add_done_callback(lambda _: self._done(ident, task))
         return True
+
+    def _done(self, ident: int | str, task: asyncio.Task[None]) -> None:
+        if self.tasks.get(ident) is task:
+            del self.tasks[ident]
+        self.ledger.answered(ident)  # also when cancelled before it ever ran
+
+    def _cancel(self, line: bytes) -> None:
+        try:
+            msg = json.loads(line)
+            ident = msg["params"]["requestId"]
+        except (ValueError, RecursionError, KeyError, TypeError):
+            return
+        if isinstance(ident, int | str) and not isinstance(ident, bool):
+            task = self.tasks.get(ident)
+            if task is not None:
+                task.cancel()  # its answer is never written; work stops at its next await
 
     def _watch_handshake(self, line: bytes) -> None:
         """Learn the declared client name, and go fast once the legacy handshake is complete."""
@@ -105,14 +134,12 @@ class FastToolCalls:
             # As for a failure inside the SDK's session: this connection ends, the daemon serves on.
             log.exception("answering request %r failed; closing the connection", ident)
             self.writer.close()
-        finally:
-            self.ledger.answered(ident)
 
     async def finish(self) -> None:
         """Wait for the answers still being prepared (the session's reader has ended)."""
         if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
     def cancel(self) -> None:
-        for task in self.tasks:
+        for task in list(self.tasks.values()):
             task.cancel()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import fcntl
 import json
 import logging
@@ -23,14 +22,15 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-from mcp.server.lowlevel.server import Server
 from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
 from mcp.shared.message import SessionMessage
 
-import statusd
+from statusd.daemon import resources
+from statusd.daemon.batches import Batches, error_answer
 from statusd.daemon.fastpath import FastToolCalls
+from statusd.daemon.protocol import CONNECTION_CLIENT, build_mcp_server
 from statusd.daemon.service import Service
-from statusd.daemon.tools import TOOLS, input_schema
+from statusd.daemon.sessions import CURRENT, Session, Sessions
 from statusd.daemon.transport import MAX_LINE, LineReader, LineWriter
 from statusd.errors import StoreLockedError
 
@@ -87,46 +87,6 @@ class SocketLock:
             self._fd = None
 
 
-def build_mcp_server(service: Service) -> Server[Any]:
-    tools = types.ListToolsResult(
-        tools=[types.Tool(name=t.name, description=t.description, input_schema=input_schema(t)) for t in TOOLS.values()]
-    )
-
-    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return tools
-
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        outcome = await service.call(params.name, params.arguments, client=_client_name(ctx))
-        text = json.dumps(outcome.payload, separators=(",", ":"), ensure_ascii=False, default=str)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)],
-            structured_content=outcome.payload,
-            is_error=outcome.is_error,
-        )
-
-    return Server(
-        "statusd",
-        version=statusd.__version__,
-        instructions="Project status and work items. Writes need the entity's current version.",
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
-
-
-# The bridge's ``--client NAME`` for the connection being served (set per connection task).
-CONNECTION_CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("statusd_client", default=None)
-
-
-def _client_name(ctx: Any) -> str | None:
-    """The bridge's ``--client`` wins; else the name the MCP client declared; else None."""
-    named = CONNECTION_CLIENT.get()
-    if named:
-        return named
-    params = getattr(getattr(ctx, "session", None), "client_params", None)
-    name = getattr(getattr(params, "client_info", None), "name", None)
-    return str(name) if name else None
-
-
 class Answers:
     """Requests read from any connection and not yet answered on the wire.
 
@@ -178,9 +138,11 @@ class _Requests:
 
 
 class _CountingReader(LineReader):
-    def __init__(self, stream: Any, requests: _Requests) -> None:
+    def __init__(self, stream: Any, requests: _Requests, session: Session, batches: Batches) -> None:
         super().__init__(stream)
         self._requests = requests
+        self._session = session
+        self._batches = batches
 
     async def receive(self) -> SessionMessage | Exception:
         try:
@@ -199,25 +161,71 @@ class _CountingReader(LineReader):
             cancelled = cancelled_request_id_from_params(message.params)
             if cancelled is not None:
                 self._requests.answered(cancelled)
+                line = self._batches.cancelled(cancelled)
+                if line is not None and self.reply is not None:
+                    await self.reply.send_line(line)
         return msg
+
+    async def _salvage(self, line: bytes, error: Exception) -> SessionMessage | None:
+        if line.lstrip().startswith(b"["):
+            try:
+                raw = json.loads(line)
+            except (ValueError, RecursionError):
+                raw = None
+            if isinstance(raw, list):
+                await self._batch(raw)
+                return None
+        return await super()._salvage(line, error)
+
+    async def _batch(self, elements: list[Any]) -> None:
+        """Serve a batch where the session's protocol version has them; otherwise answer that it does not."""
+        assert self.reply is not None
+        if not elements:
+            await self.reply.send(SessionMessage(error_answer(None, types.INVALID_REQUEST, "empty batch")))
+            return
+        if not self._session.batches:
+            version = self._session.protocol_version or "none (not initialized)"
+            message = f"JSON-RPC batches are not part of protocol version {version}; send one message per line"
+            await self.reply.send(SessionMessage(error_answer(None, types.INVALID_REQUEST, message)))
+            return
+        messages, answer = self._batches.split(elements)
+        self.queued.extend(messages)
+        if answer is not None:
+            await self.reply.send_line(answer)
 
 
 class _CountingWriter(LineWriter):
-    def __init__(self, stream: Any, requests: _Requests) -> None:
+    def __init__(self, stream: Any, requests: _Requests, session: Session, batches: Batches) -> None:
         super().__init__(stream)
         self._requests = requests
+        self._session = session
+        self._batches = batches
 
     async def send(self, item: SessionMessage, /) -> None:
-        await super().send(item)
-        if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
-            self._requests.answered(item.message.id)
+        message = item.message
+        held, line = self._batches.answer(message)
+        if line is not None:
+            await self.send_line(line)
+        elif not held:
+            await super().send(item)
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
+            self._requests.answered(message.id)
+            if isinstance(message, types.JSONRPCResponse):
+                self._session.saw_answer(message.result)
 
 
 class SocketServer:
-    def __init__(self, service: Service, path: Path) -> None:
+    def __init__(self, service: Service, path: Path, *, fast_path: bool = True) -> None:
         self.service = service
         self.path = path
+        self.fast_path = fast_path  # off only to compare the two paths (tests/daemon/test_parity.py)
         self.mcp = build_mcp_server(service)
+        self.sessions = Sessions(
+            lambda uri: resources.fingerprint(service, uri), open_conflicts=service.open_conflicts
+        )
+        service.store.add_listener(self.sessions.changed)
+        if service.replicator is not None:
+            service.replicator.state_listeners.append(self.sessions.sync_state)
         self._lock = SocketLock(path)
         self._server: asyncio.Server | None = None
         self._closed = asyncio.Event()
@@ -268,6 +276,7 @@ class SocketServer:
             task.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
+        self.sessions.close()
         self._lock.release()
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -293,15 +302,21 @@ class SocketServer:
             return
         self.connections += 1
         requests = _Requests(self.answers)
-        reader = _CountingReader(stream_reader, requests)
+        batches = Batches()
+        session = Session(LineWriter(stream_writer))
+        reader = _CountingReader(stream_reader, requests, session, batches)
         try:
             hello = await reader.preamble()
             client = hello.get("client")
             CONNECTION_CLIENT.set(str(client)[:100] if client else None)
-            writer = _CountingWriter(stream_writer, requests)
+            writer = _CountingWriter(stream_writer, requests, session, batches)
+            session.writer = writer
+            CURRENT.set(session)
+            self.sessions.add(session)
             reader.reply = writer
             fast = FastToolCalls(self.service, writer, requests, CONNECTION_CLIENT.get)
-            reader.intercept = fast
+            if self.fast_path:
+                reader.intercept = fast
             try:
                 await self.mcp.run(reader, writer, self.mcp.create_initialization_options())
                 await fast.finish()
@@ -311,5 +326,6 @@ class SocketServer:
             # One connection's failure closes that connection, never the daemon's listener.
             log.exception("connection failed; closed it")
         finally:
+            self.sessions.remove(session)
             self.connections -= 1
             requests.close()

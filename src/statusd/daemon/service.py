@@ -22,6 +22,7 @@ from statusd.errors import (
     VersionMismatchError,
 )
 from statusd.models import now_iso, parse_args
+from statusd.progress import Progress, no_progress
 from statusd.store import Store, WriteContext
 from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
@@ -43,6 +44,7 @@ class Call:
     actor: str
     warnings: list[str] = field(default_factory=list)
     sync: str | None = None
+    progress: Progress = no_progress
 
 
 @dataclass
@@ -147,7 +149,9 @@ class Service:
             "daemon_started_at": self.started_at,
         }
 
-    async def call(self, name: str, arguments: Any, *, client: str | None = None) -> Outcome:
+    async def call(
+        self, name: str, arguments: Any, *, client: str | None = None, progress: Progress = no_progress
+    ) -> Outcome:
         from statusd.daemon.tools import TOOLS
 
         tool = TOOLS.get(name)
@@ -158,18 +162,18 @@ class Service:
         self.in_flight += 1
         self.idle.clear()
         try:
-            return await self._call(tool, name, arguments, client)
+            return await self._call(tool, name, arguments, client, progress)
         finally:
             self.in_flight -= 1
             if self.in_flight == 0:
                 self.idle.set()
 
-    async def _call(self, tool: Tool, name: str, arguments: Any, client: str | None) -> Outcome:
+    async def _call(self, tool: Tool, name: str, arguments: Any, client: str | None, progress: Progress) -> Outcome:
         try:
             if arguments is not None and not isinstance(arguments, dict):
                 raise ValidationError.one("arguments", "must be an object")
             args = parse_args(tool.args, arguments)
-            call = Call(actor=args.actor or client or "unknown")
+            call = Call(actor=args.actor or client or "unknown", progress=progress)
             legacy = getattr(args, "updated_by", None) or getattr(args, "created_by", None)
             if legacy and not args.actor:  # the seed's clients name themselves this way
                 call.actor = legacy
