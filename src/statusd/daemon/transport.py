@@ -85,9 +85,9 @@ class LineReader:
                     raise ValueError("id must be a string or a number")
                 return SessionMessage(message)
             except Exception as exc:
-                message = await self._salvage(line, exc)
-                if message is not None:
-                    return message
+                salvaged = await self._salvage(line, exc)
+                if salvaged is not None:
+                    return salvaged
                 if self.queued:
                     continue
                 return exc  # the SDK logs and skips it; the connection stays up
