@@ -114,14 +114,24 @@ class _Requests:
     def __init__(self, answers: Answers) -> None:
         self._answers = answers
         self._ids: set[Any] = set()
+        # Cancelled before their answer was written: the SDK may still finish them (a handler that
+        # never awaits cannot be interrupted), so the writer drops their answers.
+        self.cancelled: set[Any] = set()
         self.none_open = asyncio.Event()
         self.none_open.set()
 
     def opened(self, ident: Any) -> None:
+        self.cancelled.discard(ident)  # an id is free for reuse once its request has ended
         if ident not in self._ids:
             self._ids.add(ident)
             self._answers.add()
             self.none_open.clear()
+
+    def cancel(self, ident: Any) -> None:
+        """The client cancelled a request it is still waiting for: its answer must never be written."""
+        if ident in self._ids:
+            self.cancelled.add(ident)
+            self.answered(ident)
 
     def answered(self, ident: Any) -> None:
         if ident in self._ids:
@@ -160,7 +170,7 @@ class _CountingReader(LineReader):
             # The SDK never answers a cancelled request; nobody should wait for it.
             cancelled = cancelled_request_id_from_params(message.params)
             if cancelled is not None:
-                self._requests.answered(cancelled)
+                self._requests.cancel(cancelled)
                 line = self._batches.cancelled(cancelled)
                 if line is not None and self.reply is not None:
                     await self.reply.send_line(line)
@@ -203,6 +213,9 @@ class _CountingWriter(LineWriter):
 
     async def send(self, item: SessionMessage, /) -> None:
         message = item.message
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) and message.id in self._requests.cancelled:
+            self._requests.cancelled.discard(message.id)
+            return  # cancelled by the client: never answered (SPEC §4.4)
         held, line = self._batches.answer(message)
         if line is not None:
             await self.send_line(line)

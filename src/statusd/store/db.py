@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import anyio
+
 from statusd.errors import StoreLockedError
 from statusd.models import Via, now_iso
 from statusd.store import schema
@@ -192,11 +194,25 @@ class Store:
         if self._executor is None:
             raise RuntimeError("the store is not open")
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, lambda: self._transaction(fn, ctx, args, kw))
+        future = loop.run_in_executor(self._executor, lambda: self._transaction(fn, ctx, args, kw))
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The transaction runs on in the writer thread whatever happens here: a cancelled caller
+            # (a cancelled MCP request, shutdown) ends only once it has committed or rolled back, so
+            # when the caller's task is over its work is over, and listeners hear of what committed.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({future})
+            if not future.cancelled() and future.exception() is None:
+                self._committed(ctx)
+            raise
+        self._committed(ctx)
+        return result
+
+    def _committed(self, ctx: WriteContext) -> None:
         if ctx.changed_entities:
             for callback in self._listeners:
                 callback(ctx)
-        return result
 
     def write_sync(
         self,
