@@ -33,10 +33,12 @@ class RequestLedger(Protocol):
 
 def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> bytes:
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    # Key order as the SDK writes it (its per-version result models sort their fields): the parity
+    # test in tests/daemon/test_parity.py fails if an SDK upgrade changes it.
     result = {
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": payload,
+        "content": [{"text": text, "type": "text"}],
         "isError": is_error,
+        "structuredContent": payload,
     }
     message = {"jsonrpc": "2.0", "id": ident, "result": result}
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str).encode() + b"\n"
