@@ -202,6 +202,7 @@ def settle(
                     ctx.now,
                 ),
             )
+            ctx.changed_entities.add("conflict")  # the store's listeners hear of it (MCP log message)
         if kind == "duplicate":
             _retire_local_duplicate(conn, ctx, op)
         if "data" in verdict and not has_pending(conn, verdict["entity_id"]):

@@ -18,17 +18,31 @@ from daemon_support import short_socket_dir
 from statusd.daemon.server import SocketServer
 from statusd.daemon.service import Service
 from statusd.store import Store
+from statusd.sync.replicator import Replicator
 
 
 @asynccontextmanager
 async def serving(
-    store_path: Path, *, fast_path: bool = True, clock: Callable[[], str] | None = None
+    store_path: Path,
+    *,
+    fast_path: bool = True,
+    clock: Callable[[], str] | None = None,
+    hub: tuple[str, str] | None = None,
 ) -> AsyncIterator[SocketServer]:
-    """A store, a service and a listening socket server on a short socket path."""
+    """A store, a service and a listening socket server on a short socket path.
+
+    ``hub`` = (dsn, schema) replicates through that Postgres schema; ``server.service.replicator``
+    is created but not started (``asyncio.create_task(server.service.replicator.run())``).
+    """
     sock_dir = short_socket_dir()
     try:
-        async with Store(store_path, machine="test-machine", clock=clock) as store:
-            server = SocketServer(Service(store), sock_dir / "statusd.sock", fast_path=fast_path)
+        async with Store(store_path, machine="test-machine", clock=clock, replicated=hub is not None) as store:
+            replicator = None
+            if hub is not None:
+                replicator = Replicator(store, dsn=hub[0], password=None, schema=hub[1], pull_interval_s=300.0)
+                store.add_listener(replicator.wake)
+            service = Service(store, replicator=replicator)
+            server = SocketServer(service, sock_dir / "statusd.sock", fast_path=fast_path)
             await server.start()
             task = asyncio.get_running_loop().create_task(server.serve())
             try:
