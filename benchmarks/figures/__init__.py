@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import reads, replication, surface, writes
+from benchmarks.figures import reads, replication, subscriptions, surface, writes
 from benchmarks.harness import Env
 
 
@@ -35,6 +35,7 @@ FIGURES: dict[str, Figure] = {
         Figure("P10", "tools/list size", surface.p10_tools_list),
         Figure("P11", "statusd mcp spawn to first answer", surface.p11_bridge_spawn),
         Figure("P12", "P1 on a replicated daemon with Postgres behind +50 ms", replication.p12_slow_hub),
+        Figure("P16", "change → resources/updated to a subscriber", subscriptions.p16_subscription_latency),
     )
 }
 
