@@ -148,3 +148,26 @@ async def test_subscribing_to_an_unknown_uri_is_an_error(server: SocketServer):
         await client.initialize()
         answer = await client.request(1, "resources/subscribe", {"uri": "https://example.com/"})
     assert answer["error"]["code"] == -32002
+
+
+MODERN = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "modern-host", "version": "1"},
+}
+
+
+async def test_a_2026_listen_stream_hears_of_another_clients_write(server: SocketServer):
+    """The 2026-07-28 era has no resources/subscribe: a subscriptions/listen request is the stream."""
+    async with raw_client(server.path) as listener, StatusdClient.connect(server.path, client_name="writer") as writer:
+        discovered = await listener.request(1, "server/discover", {"_meta": MODERN})
+        assert discovered["result"]["capabilities"]["resources"]["subscribe"] is True
+        watched = await writer.call("create_work_item", {"item_type": "task", "title": "watched"})
+        uri = f"statusd://work-items/{watched['id']}"
+        listen = {"notifications": {"resourceSubscriptions": [uri, "statusd://status"]}, "_meta": MODERN}
+        await listener.send({"jsonrpc": "2.0", "id": 2, "method": "subscriptions/listen", "params": listen})
+        ack = await listener.notification("notifications/subscriptions/acknowledged")
+        assert set(ack["params"]["notifications"]["resourceSubscriptions"]) == {uri, "statusd://status"}
+        await writer.call("update_work_item", {"id": watched["id"], "version": 1, "status": "blocked"})
+        heard = {(await listener.notification("notifications/resources/updated"))["params"]["uri"] for _ in range(2)}
+    assert heard == {uri, "statusd://status"}

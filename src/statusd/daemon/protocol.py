@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 import mcp_types as types
+from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
+from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 
 import statusd
@@ -63,7 +65,25 @@ def _session() -> sessions.Session:
     return session
 
 
-def build_mcp_server(service: Service) -> Server[Any]:
+class _Listen(ListenHandler):
+    """``subscriptions/listen`` (2026-07-28): the SDK's stream, fed by what the store reports changed."""
+
+    def __init__(self, sessions: sessions.Sessions) -> None:
+        super().__init__(sessions.bus)
+        self._sessions = sessions
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        uris = [u for u in params.notifications.resource_subscriptions or [] if resources.known(u)]
+        token = await self._sessions.listen(uris)
+        try:
+            return await super().__call__(ctx, params)
+        finally:
+            self._sessions.unlisten(token)
+
+
+def build_mcp_server(service: Service, watchers: sessions.Sessions) -> Server[Any]:
     tools = tool_listing()
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
@@ -137,6 +157,7 @@ def build_mcp_server(service: Service) -> Server[Any]:
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
         on_completion=complete,
+        on_subscriptions_listen=_Listen(watchers),
     )
     # Registered directly: the constructor's on_set_logging_level warns that 2026-07-28 dropped
     # logging, but every handshake-era host still uses it.

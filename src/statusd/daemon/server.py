@@ -232,10 +232,10 @@ class SocketServer:
         self.service = service
         self.path = path
         self.fast_path = fast_path  # off only to compare the two paths (tests/daemon/test_parity.py)
-        self.mcp = build_mcp_server(service)
         self.sessions = Sessions(
             lambda uri: resources.fingerprint(service, uri), open_conflicts=service.open_conflicts
         )
+        self.mcp = build_mcp_server(service, self.sessions)
         service.store.add_listener(self.sessions.changed)
         if service.replicator is not None:
             service.replicator.state_listeners.append(self.sessions.sync_state)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from statusd.daemon.transport import LineWriter
@@ -74,6 +75,10 @@ class Sessions:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._conflicts_seen = open_conflicts()
+        # 2026-07-28 clients listen (subscriptions/listen) instead of subscribing: the SDK's listen
+        # handler filters this bus's events per stream; ``_listened`` is what the open streams watch.
+        self.bus = InMemorySubscriptionBus()
+        self._listened: dict[object, dict[str, str | None]] = {}
 
     def add(self, session: Session) -> None:
         self.open.add(session)
@@ -92,7 +97,25 @@ class Sessions:
         self._timer = None
         self._spawn(self._flush())
 
+    async def listen(self, uris: list[str]) -> object:
+        """A listen stream opened for ``uris``: watch them until :meth:`unlisten` with the token."""
+        token = object()
+        self._listened[token] = {uri: await self._fingerprint(uri) for uri in uris}
+        return token
+
+    def unlisten(self, token: object) -> None:
+        self._listened.pop(token, None)
+
     async def _flush(self) -> None:
+        changed: set[str] = set()
+        for watched in list(self._listened.values()):
+            for uri, told in list(watched.items()):
+                current = await self._fingerprint(uri)
+                if current is None or current != told:
+                    watched[uri] = current
+                    changed.add(uri)
+        for uri in sorted(changed):
+            await self.bus.publish(ResourceUpdated(uri=uri))
         for session in list(self.open):
             for uri, told in list(session.subscriptions.items()):
                 current = await self._fingerprint(uri)
