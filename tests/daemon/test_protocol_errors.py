@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from statusd.client import NotFoundError, StatusdClient
 from surface_support import RawClient, raw_client, serving
 
 INVALID_REQUEST = -32600
@@ -114,3 +116,10 @@ async def test_a_request_cancelled_at_once_is_not_answered(client: RawClient):
     # Everything written so far, plus anything still in flight before a second ping's answer.
     await client.request(3, "ping")
     assert all(json.loads(line).get("id") != 1 for line in client.lines), client.lines
+
+
+async def test_the_python_client_reads_an_unknown_tool_as_not_found(tmp_path: Path):
+    async with serving(tmp_path / "store.sqlite3") as server, StatusdClient.connect(server.path) as client:
+        with pytest.raises(NotFoundError) as missing:
+            await client.call("no_such_tool")
+    assert "no_such_tool" in str(missing.value)
