@@ -129,16 +129,16 @@ def archive_roots(conn: sqlite3.Connection, ctx: WriteContext, roots: list[str],
     """Archive these subtrees; one that became active since it was planned is left alone."""
     archived = 0
     for root in roots:
-        active = conn.execute(
-            f"{_SUBTREE} SELECT MAX(MAX(created_at, updated_at, COALESCE(deleted_at, ''))) "
-            "FROM work_items WHERE id IN (SELECT id FROM sub) AND archived_at IS NULL",
+        members = conn.execute(
+            f"{_SUBTREE} SELECT w.id, MAX(w.created_at, w.updated_at, COALESCE(w.deleted_at, '')) "
+            "FROM sub JOIN work_items w ON w.id = sub.id WHERE w.archived_at IS NULL",
             (root,),
-        ).fetchone()[0]
-        if active is None or active >= cutoff:
+        ).fetchall()
+        if not members or max(active for _, active in members) >= cutoff:
             continue
-        for (ident,) in conn.execute(f"{_SUBTREE} SELECT id FROM sub", (root,)).fetchall():
+        for ident, _ in members:
             current = ent.get(conn, WORK_ITEM, ident)
-            if current is not None and current["archived_at"] is None:
+            if current is not None:
                 ent.update(conn, ctx, WORK_ITEM, current, {"archived_at": ctx.now})
                 archived += 1
     return archived
