@@ -28,6 +28,7 @@ async def serving(
     fast_path: bool = True,
     clock: Callable[[], str] | None = None,
     hub: tuple[str, str] | None = None,
+    machine: str = "test-machine",
 ) -> AsyncIterator[SocketServer]:
     """A store, a service and a listening socket server on a short socket path.
 
@@ -36,7 +37,7 @@ async def serving(
     """
     sock_dir = short_socket_dir()
     try:
-        async with Store(store_path, machine="test-machine", clock=clock, replicated=hub is not None) as store:
+        async with Store(store_path, machine=machine, clock=clock, replicated=hub is not None) as store:
             replicator = None
             if hub is not None:
                 replicator = Replicator(store, dsn=hub[0], password=None, schema=hub[1], pull_interval_s=300.0)
