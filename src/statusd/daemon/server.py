@@ -316,7 +316,7 @@ class SocketServer:
         self.connections += 1
         requests = _Requests(self.answers)
         batches = Batches()
-        session = Session(LineWriter(stream_writer))
+        session = Session()
         reader = _CountingReader(stream_reader, requests, session, batches)
         try:
             hello = await reader.preamble()

@@ -32,8 +32,8 @@ BATCH_VERSIONS = frozenset({"2025-03-26"})  # the one protocol version whose mes
 class Session:
     """One connection's MCP state that the SDK does not keep for us."""
 
-    def __init__(self, writer: LineWriter) -> None:
-        self.writer = writer
+    def __init__(self) -> None:
+        self.writer: LineWriter | None = None  # the connection's writer, once the connection has one
         self.protocol_version: str | None = None
         self.log_level = DEFAULT_LEVEL
         # uri -> fingerprint of what the subscriber was last told about (None: always notify)
@@ -55,6 +55,8 @@ class Session:
             self.protocol_version = version if isinstance(version, str) else None
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
         line = {"jsonrpc": "2.0", "method": method, "params": params}
         await self.writer.send_line(json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
 
