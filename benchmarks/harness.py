@@ -181,6 +181,10 @@ class Env:
     def vendors(self) -> Dataset:
         return self._start("vendors", datasets.seed_vendors, self.settings.large_vendors)
 
+    def imports(self) -> Dataset:
+        """Seed-sized data that an import figure may add to without disturbing the others."""
+        return self._start("imports", datasets.seed_small)
+
     def large(self) -> Dataset:
         return self._start("large", datasets.seed_large, self.settings.large_items)
 

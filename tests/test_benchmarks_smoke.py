@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED = {"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P10", "P11", "P12", "P16"}
+EXPECTED = {"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P10", "P11", "P12", "P16", "I1"}
 
 
 @pytest.mark.postgres

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import reads, replication, subscriptions, surface, writes
+from benchmarks.figures import imports, reads, replication, subscriptions, surface, writes
 from benchmarks.harness import Env
 
 
@@ -36,6 +36,7 @@ FIGURES: dict[str, Figure] = {
         Figure("P11", "statusd mcp spawn to first answer", surface.p11_bridge_spawn),
         Figure("P12", "P1 on a replicated daemon with Postgres behind +50 ms", replication.p12_slow_hub),
         Figure("P16", "change → resources/updated to a subscriber", subscriptions.p16_subscription_latency),
+        Figure("I1", "import 10,000 beads records while other clients call (issue 11)", imports.i1_import),
     )
 }
 

@@ -274,3 +274,6 @@ async def _bootstrap(settings: Settings) -> int:
                 return await rep.bootstrap(progress=report)
         finally:
             await rep.close()
+
+
+from statusd import cli_transfer  # noqa: E402, F401 - registers ``import`` and ``export`` on ``app``

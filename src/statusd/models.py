@@ -534,6 +534,12 @@ class QueryArchivedArgs(Args):
     cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
+class ImportTasksArgs(Args):
+    source: Literal["beads", "backlog", "taskmaster"]
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    dry_run: bool = False
+
+
 class QueryHistoryArgs(Args):
     id: IdText
     limit: Annotated[int, Field(ge=1, le=1000)] = 50

@@ -1,8 +1,10 @@
-"""Progress for long work: one callback shape, and a batch runner that reports after each batch.
+"""Progress for long work: one reporter shape, and a batch runner that reports after each batch.
 
-Long work (archiving today; migration and imports as they land) runs as a series of short
-transactions through :func:`in_batches`, so a caller's ``progressToken`` gets a notification per
-batch and a cancelled call stops between batches: the batch in flight commits, no later one starts.
+A reporter is ``progress(done, total)``, called on the event loop (work on the writer thread hands
+it over with ``loop.call_soon_threadsafe``); the transport turns it into ``notifications/progress``
+for a caller that sent a ``progressToken``. Long work that can stop half-way (archiving today;
+migration as it lands) runs as a series of short transactions through :func:`in_batches`, so a
+cancelled call stops between batches: the batch in flight commits, no later one starts.
 """
 
 from __future__ import annotations
@@ -12,25 +14,19 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-# progress(done, total, message): ``total`` None when unknown.
-Progress = Callable[[float, float | None, str | None], Awaitable[None]]
-
-
-async def no_progress(done: float, total: float | None, message: str | None) -> None:
-    """The progress callback of a caller that did not ask for progress."""
+Progress = Callable[[int, int], None]
 
 
 async def in_batches(
     items: Sequence[T],
     size: int,
     work: Callable[[Sequence[T]], Awaitable[int]],
-    progress: Progress = no_progress,
-    what: str = "done",
+    progress: Progress | None = None,
 ) -> int:
     """Run ``work`` on consecutive batches of ``items``; return the sum of what it returns."""
     total = 0
     for start in range(0, len(items), size):
         total += await work(items[start : start + size])
-        done = min(start + size, len(items))
-        await progress(done, len(items), f"{done}/{len(items)} {what}")
+        if progress is not None:
+            progress(min(start + size, len(items)), len(items))
     return total

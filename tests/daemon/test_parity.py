@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from surface_support import RawClient, raw_client, serving
+from mcp_support import seed_archivable_items
 
 from statusd.daemon import fastpath
-from statusd.daemon.tools import TOOLS
+from statusd.daemon.tools import ARCHIVE_BATCH, TOOLS
 from statusd.store import Store
 from statusd.store import entities as store_entities
+from surface_support import RawClient, raw_client, serving
 
 NOW = "2026-11-30T12:00:00.000000Z"
+OLD_ITEMS = ARCHIVE_BATCH * 3
 
 
 async def scenario(client: RawClient, version: str) -> list[bytes]:
@@ -47,6 +49,13 @@ async def scenario(client: RawClient, version: str) -> list[bytes]:
     vendor = await call("create_vendor", {"name": "Acme Extractor"})
     enhancement = await call("create_enhancement", {"title": "Faster", "target_quarter": "2027-Q1"})
     config = await call("get_project_configuration", {})
+    # Progress notices too: the seeded old items are archived in batches, one notice per batch.
+    ident = next(counter)
+    archive = {"name": "trigger_archiving", "arguments": {}, "_meta": {"progressToken": "parity"}}
+    await client.send({"jsonrpc": "2.0", "id": ident, "method": "tools/call", "params": archive})
+    line, answer = await client.answer(ident)
+    lines.append(line)
+    assert answer["result"]["structuredContent"]["archived"] == OLD_ITEMS
     valid: dict[str, dict[str, Any]] = {
         "update_work_item": {"id": task["id"], "version": 1, "status": "blocked", "metadata": {"note": 1.5}},
         "query_work_item": {"id": project["id"], "include_children": True},
@@ -98,7 +107,7 @@ async def scenario(client: RawClient, version: str) -> list[bytes]:
     await call("query_work_item", {"id": str(uuid.UUID(int=1))})  # not found
     await call("query_work_item", None)  # arguments omitted
     await call("no_such_tool", {})  # both paths: the SDK's -32602
-    return lines
+    return lines + [line for line in client.lines if b'"method"' in line]  # the answers, then every notice
 
 
 @pytest.fixture
@@ -131,6 +140,7 @@ async def test_fast_path_and_sdk_path_answer_every_tool_identically(
     tmp_path: Path, deterministic_ids, counted_fast_answers: list[int], version: str
 ):
     pristine = tmp_path / "pristine.sqlite3"
+    seed_archivable_items(pristine, OLD_ITEMS)
     async with Store(pristine, clock=lambda: NOW):
         pass
     work = tmp_path / "work" / "store.sqlite3"
@@ -145,11 +155,13 @@ async def test_fast_path_and_sdk_path_answer_every_tool_identically(
             answers[fast] = await scenario(client, version)
 
     sdk, fast_answers = answers[False], answers[True]
-    assert len(sdk) == len(fast_answers) >= 2 * len(TOOLS) + len(TOOLS)
+    assert len(sdk) == len(fast_answers) >= 3 * len(TOOLS)
+    progress = [json.loads(line) for line in sdk if b"notifications/progress" in line]
+    assert [p["params"]["progress"] for p in progress] == [ARCHIVE_BATCH, 2 * ARCHIVE_BATCH, OLD_ITEMS]
     for sdk_line, fast_line in zip(sdk, fast_answers, strict=True):
         assert fast_line == sdk_line
-    tool_calls = len(sdk) - 1  # the unknown tool is the SDK's on both runs
+    tool_calls = len(sdk) - len(progress) - 1  # the unknown tool is the SDK's on both runs
     assert len(counted_fast_answers) == tool_calls, "the fast run did not answer every tool call itself"
     errors = [json.loads(line)["result"] for line in sdk if json.loads(line).get("result", {}).get("isError")]
     assert len(errors) >= 2 * len(TOOLS), "the invalid calls were answered as tool errors"
-    assert json.loads(sdk[-1])["error"]["code"] == -32602
+    assert json.loads(sdk[-1 - len(progress)])["error"]["code"] == -32602

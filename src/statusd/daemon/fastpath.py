@@ -6,8 +6,8 @@ line is parsed with ``json`` and answered by :class:`~statusd.daemon.service.Ser
 with the same JSON-RPC result the SDK would write (tests/daemon/test_parity.py compares the bytes).
 Measured on the benchmark machine the SDK's dispatch and serialisation were ~75% of a 0.8 ms
 round trip (SPEC §13 calls that overhead ours to remove). Anything the fast path is unsure about
-— an unknown tool, a progress token, malformed params — goes to the SDK unchanged, which then
-produces the protocol's own answers. A ``notifications/cancelled`` for a call answered here
+— an unknown tool, malformed params — goes to the SDK unchanged, which then produces the
+protocol's own answers. A ``notifications/cancelled`` for a call answered here
 cancels it here: no answer is written.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from statusd.daemon.service import Service
+from statusd.daemon.sessions import ProgressNotices
 from statusd.daemon.tools import TOOLS
 from statusd.daemon.transport import LineWriter
 
@@ -70,12 +71,7 @@ class FastToolCalls:
         if b'"notifications/cancelled"' in line:
             self._cancel(line)
             return False  # the SDK sees it too: it cancels what it is running itself
-        if (
-            b'"tools/call"' not in line
-            or b'"progressToken"' in line  # the SDK sends the progress notifications
-            or b"\\ud" in line
-            or b"\\uD" in line
-        ):
+        if b'"tools/call"' not in line or b"\\ud" in line or b"\\uD" in line:
             return False  # surrogate escapes (paired or lone) are left to the SDK's stricter parser
         try:
             msg = json.loads(line)
@@ -93,8 +89,12 @@ class FastToolCalls:
             return False  # the SDK answers malformed params with the protocol's error
         if name not in TOOLS or ident in self.tasks:
             return False  # unknown tool (-32602) and a reused id are the SDK's to answer
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if not (token is None or (isinstance(token, int | str) and not isinstance(token, bool))):
+            token = None
         self.ledger.opened(ident)
-        task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments))
+        task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments, token))
         self.tasks[ident] = task
         task.add_done_callback(lambda _: self._done(ident, task))
         return True
@@ -128,9 +128,15 @@ class FastToolCalls:
         elif b'"notifications/initialized"' in line:
             self.ready = True
 
-    async def _answer(self, ident: int | str, name: str, arguments: dict[str, Any] | None) -> None:
+    async def _answer(
+        self, ident: int | str, name: str, arguments: dict[str, Any] | None, token: int | str | None = None
+    ) -> None:
         try:
-            outcome = await self.service.call(name, arguments, client=self.client_override() or self.declared_client)
+            progress = ProgressNotices(self.writer, token) if token is not None else None
+            client = self.client_override() or self.declared_client
+            outcome = await self.service.call(name, arguments, client=client, progress=progress)
+            if progress is not None:
+                await progress.flush()  # every progress notification goes out before the result
             await self.writer.send_line(encode_result(ident, outcome.payload, outcome.is_error))
         except Exception:
             # As for a failure inside the SDK's session: this connection ends, the daemon serves on.
@@ -145,3 +151,4 @@ class FastToolCalls:
     def cancel(self) -> None:
         for task in list(self.tasks.values()):
             task.cancel()
+

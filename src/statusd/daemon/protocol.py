@@ -16,10 +16,12 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 
 import statusd
 from statusd.daemon import prompts, resources, sessions
 from statusd.daemon.service import Service
+from statusd.daemon.sessions import ProgressNotices
 from statusd.daemon.tools import TOOLS, input_schema
 
 # The bridge's ``--client NAME`` for the connection being served (set per connection task).
@@ -94,10 +96,12 @@ def build_mcp_server(service: Service, watchers: sessions.Sessions) -> Server[An
         if params.name not in TOOLS:
             raise unknown_tool(params.name)
 
-        async def progress(done: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(done, total, message)
-
+        token = progress_token_from_params(ctx.params)
+        writer = _session().writer
+        progress = ProgressNotices(writer, token) if token is not None and writer is not None else None
         outcome = await service.call(params.name, params.arguments, client=_client_name(ctx), progress=progress)
+        if progress is not None:
+            await progress.flush()  # every progress notification goes out before the result
         return encode_tool_result(outcome.payload, outcome.is_error)
 
     async def list_resources(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:

@@ -22,7 +22,7 @@ from statusd.errors import (
     VersionMismatchError,
 )
 from statusd.models import now_iso, parse_args
-from statusd.progress import Progress, no_progress
+from statusd.progress import Progress
 from statusd.store import Store, WriteContext
 from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
@@ -44,7 +44,8 @@ class Call:
     actor: str
     warnings: list[str] = field(default_factory=list)
     sync: str | None = None
-    progress: Progress = no_progress
+    # (done, total) reporter for long calls, set by the transport when the caller sent a progressToken.
+    progress: Progress | None = None
 
 
 @dataclass
@@ -150,7 +151,12 @@ class Service:
         }
 
     async def call(
-        self, name: str, arguments: Any, *, client: str | None = None, progress: Progress = no_progress
+        self,
+        name: str,
+        arguments: Any,
+        *,
+        client: str | None = None,
+        progress: Progress | None = None,
     ) -> Outcome:
         from statusd.daemon.tools import TOOLS
 
@@ -168,7 +174,9 @@ class Service:
             if self.in_flight == 0:
                 self.idle.set()
 
-    async def _call(self, tool: Tool, name: str, arguments: Any, client: str | None, progress: Progress) -> Outcome:
+    async def _call(
+        self, tool: Tool, name: str, arguments: Any, client: str | None, progress: Progress | None
+    ) -> Outcome:
         try:
             if arguments is not None and not isinstance(arguments, dict):
                 raise ValidationError.one("arguments", "must be an object")

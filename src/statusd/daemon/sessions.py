@@ -61,6 +61,30 @@ class Session:
         await self.writer.send_line(json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
 
 
+class ProgressNotices:
+    """``notifications/progress`` for a caller that sent a progressToken (SPEC §4.4).
+
+    Called as ``progress(done, total)`` on the loop; :meth:`flush` before the answer so every
+    notice goes out before the result. Both the fast path and the SDK path write them this way,
+    so a call's progress reads the same whichever path answered it.
+    """
+
+    def __init__(self, writer: LineWriter, token: int | str) -> None:
+        self.writer = writer
+        self.token = token
+        self.sends: list[asyncio.Task[None]] = []
+
+    def __call__(self, done: int, total: int) -> None:
+        params = {"progressToken": self.token, "progress": done, "total": total}
+        line = json.dumps(
+            {"jsonrpc": "2.0", "method": "notifications/progress", "params": params}, separators=(",", ":")
+        )
+        self.sends.append(asyncio.get_running_loop().create_task(self.writer.send_line(line.encode() + b"\n")))
+
+    async def flush(self) -> None:
+        await asyncio.gather(*self.sends)
+
+
 # The session of the connection being served (set in each connection's task; handlers inherit it).
 CURRENT: contextvars.ContextVar[Session | None] = contextvars.ContextVar("statusd_session", default=None)
 

@@ -7,11 +7,13 @@ so the whole listing, annotations included, stays under its 5,000-token budget (
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusd import models as m
+from statusd.errors import ValidationError
 from statusd.progress import in_batches
 from statusd.store import (
     configuration,
@@ -161,7 +163,7 @@ async def _trigger_archiving(svc: Service, a: m.NoArgs, call: Call) -> dict[str,
         syncs.append(call.sync)
         return archived
 
-    archived = await in_batches(roots, ARCHIVE_BATCH, archive, call.progress, "subtrees archived")
+    archived = await in_batches(roots, ARCHIVE_BATCH, archive, call.progress)
     if not syncs:  # nothing to archive, nothing written
         call.sync = "local_only" if svc.replicator is None else "confirmed"
     elif "queued" in syncs:  # the weakest batch speaks for the call
@@ -188,6 +190,34 @@ async def _list_conflicts(svc: Service, a: m.ListConflictsArgs, call: Call) -> d
 
 async def _resolve_conflict(svc: Service, a: m.ResolveConflictArgs, call: Call) -> dict[str, Any]:
     return await svc.write(call, conflicts.resolve, a)
+
+
+async def _import_tasks(svc: Service, a: m.ImportTasksArgs, call: Call) -> dict[str, Any]:
+    from statusd.sync import importers
+    from statusd.sync.importers import apply
+
+    try:
+        plan = await asyncio.to_thread(importers.read_plan, a.source, a.path)
+    except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the path, …
+        raise ValidationError.one("path", str(exc)) from None
+    options = apply.Options(dry_run=a.dry_run, progress=_threadsafe(call.progress))
+    try:
+        return await svc.write(call, apply.run, plan, options)
+    except apply.DryRun as dry:
+        call.sync = "local_only"
+        return dry.report
+
+
+def _threadsafe(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
+    """Progress is reported from the writer thread; hand it to the loop that owns the caller."""
+    if progress is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def report(done: int, total: int) -> None:
+        loop.call_soon_threadsafe(progress, done, total)
+
+    return report
 
 
 def _tool(
@@ -235,7 +265,7 @@ TOOLS: dict[str, Tool] = {
         _tool(
             "list_work_items",
             "List work items (compact rows) with filters; parent_id 'root' = top level; ready = "
-            "claimable now; text searches title/description. Paginate with next_cursor.",
+            "claimable now; text searches title/description/imported source id. Paginate with next_cursor.",
             m.ListWorkItemsArgs,
             _list_work_items,
         ),
@@ -368,6 +398,16 @@ TOOLS: dict[str, Tool] = {
             "Writes that clashed with another machine's: per field base, local and remote values.",
             m.ListConflictsArgs,
             _list_conflicts,
+        ),
+        _tool(
+            "import_tasks",
+            "Import beads (.beads/issues.jsonl), Backlog.md (backlog/) or Task Master (tasks.json) from path, "
+            "all or nothing; re-import updates changed records only. Returns created/updated/unchanged/skipped.",
+            m.ImportTasksArgs,
+            _import_tasks,
+            writes=True,
+            destructive=True,  # a re-import overwrites fields changed at the source
+            idempotent=True,  # the same source again changes nothing
         ),
         _tool(
             "resolve_conflict",

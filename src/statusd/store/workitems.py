@@ -248,8 +248,12 @@ def list_items(
         params.append(ent.resolve(conn, WORK_ITEM, parent, "parent_id"))
     if args.text:
         pattern = "%" + args.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')")
-        params += [pattern, pattern]
+        # Items imported from another tracker are found by their id there too (metadata.source_id).
+        where.append(
+            "(title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\'"
+            " OR json_extract(metadata, '$.source_id') LIKE ? ESCAPE '\\')"
+        )
+        params += [pattern, pattern, pattern]
     ready = getattr(args, "ready", None)
     if ready is not None:
         where.append(("" if ready else "NOT ") + dependencies.READY_BULK_SQL)
