@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class RequestLedger(Protocol):
+    cancelled: set[Any]  # ids the client cancelled while they were open: never answered
+
     def opened(self, ident: Any) -> None: ...
     def answered(self, ident: Any) -> None: ...
 
@@ -43,6 +45,13 @@ def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> 
     }
     message = {"jsonrpc": "2.0", "id": ident, "result": result}
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str).encode() + b"\n"
+
+
+def _parsed(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
 
 
 class FastToolCalls:
@@ -68,16 +77,19 @@ class FastToolCalls:
         if not self.ready:
             self._watch_handshake(line)
             return False
-        if b'"notifications/cancelled"' in line:
-            self._cancel(line)
-            return False  # the SDK sees it too: it cancels what it is running itself
-        if b'"tools/call"' not in line or b"\\ud" in line or b"\\uD" in line:
+        if b'"tools/call"' not in line:
+            if b'"notifications/cancelled"' in line:
+                self._cancel(_parsed(line))  # the SDK sees it too: it cancels what it is running itself
+            return False
+        if b"\\ud" in line or b"\\uD" in line:
             return False  # surrogate escapes (paired or lone) are left to the SDK's stricter parser
         try:
             msg = json.loads(line)
         except (ValueError, RecursionError):
             return False
         if not isinstance(msg, dict) or msg.get("method") != "tools/call" or msg.get("jsonrpc") != "2.0":
+            if isinstance(msg, dict) and msg.get("method") == "notifications/cancelled":
+                self._cancel(msg)  # its reason mentions tools/call
             return False
         ident = msg.get("id")
         params = msg.get("params")
@@ -104,11 +116,10 @@ class FastToolCalls:
             del self.tasks[ident]
         self.ledger.answered(ident)  # also when cancelled before it ever ran
 
-    def _cancel(self, line: bytes) -> None:
+    def _cancel(self, msg: Any) -> None:
         try:
-            msg = json.loads(line)
             ident = msg["params"]["requestId"]
-        except (ValueError, RecursionError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return
         if isinstance(ident, int | str) and not isinstance(ident, bool):
             task = self.tasks.get(ident)
@@ -137,6 +148,9 @@ class FastToolCalls:
             outcome = await self.service.call(name, arguments, client=client, progress=progress)
             if progress is not None:
                 await progress.flush()  # every progress notification goes out before the result
+            if ident in self.ledger.cancelled:
+                self.ledger.cancelled.discard(ident)
+                return  # cancelled after its work was done: still never answered
             await self.writer.send_line(encode_result(ident, outcome.payload, outcome.is_error))
         except Exception:
             # As for a failure inside the SDK's session: this connection ends, the daemon serves on.
