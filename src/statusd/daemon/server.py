@@ -233,7 +233,9 @@ class SocketServer:
         self.path = path
         self.fast_path = fast_path  # off only to compare the two paths (tests/daemon/test_parity.py)
         self.sessions = Sessions(
-            lambda uri: resources.fingerprint(service, uri), open_conflicts=service.open_conflicts
+            lambda uri: resources.fingerprint(service, uri),
+            open_conflicts=service.open_conflicts,
+            serving=lambda: not service.draining,
         )
         self.mcp = build_mcp_server(service, self.sessions)
         service.store.add_listener(self.sessions.changed)

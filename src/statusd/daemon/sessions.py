@@ -94,8 +94,11 @@ Fingerprint = Callable[[str], Awaitable[str | None]]
 class Sessions:
     """Every open session; notifications that concern more than one connection start here."""
 
-    def __init__(self, fingerprint: Fingerprint, open_conflicts: Callable[[], int]) -> None:
+    def __init__(
+        self, fingerprint: Fingerprint, open_conflicts: Callable[[], int], serving: Callable[[], bool] = lambda: True
+    ) -> None:
         self._fingerprint = fingerprint
+        self._serving = serving  # False while the daemon drains: reads answer "shutting down", not content
         self._open_conflicts = open_conflicts
         self.open: set[Session] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -121,7 +124,8 @@ class Sessions:
 
     def _start_flush(self) -> None:
         self._timer = None
-        self._spawn(self._flush())
+        if self._serving():
+            self._spawn(self._flush())
 
     async def listen(self, uris: list[str]) -> object:
         """A listen stream opened for ``uris``: watch them until :meth:`unlisten` with the token."""
