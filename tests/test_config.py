@@ -20,6 +20,7 @@ from statusd.config import (
     redact_dsn,
 )
 from statusd.errors import ConfigError
+from statusd.paths import SUN_PATH_MAX
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 SECRET = "hunter2-s3cret"
@@ -244,6 +245,18 @@ def test_env_unknown_section_is_an_error(project: Path, home: Path) -> None:
         ('[archive]\nschedule = "30 3 * *"', "archive.schedule"),
         ('[archive]\nschedule = "30 3 * * * *"', "archive.schedule"),
         ('[archive]\nschedule = "30 3 * * $"', "archive.schedule"),
+        ('[archive]\nschedule = "61 25 * * *"', "archive.schedule"),
+        ('[archive]\nschedule = "0 0 0 * *"', "archive.schedule"),
+        ('[archive]\nschedule = "*/0 * * * *"', "archive.schedule"),
+        ('[archive]\nschedule = "0 3 * 13 *"', "archive.schedule"),
+        ('[archive]\nschedule = "0 3 * * 9"', "archive.schedule"),
+        ('[archive]\nschedule = "5-2 * * * *"', "archive.schedule"),
+        ('[postgres]\ndsn = "postgresql://u@db:99999/x"', "postgres.dsn"),
+        ('[postgres]\ndsn = "postgresql://u@db:abc/x"', "postgres.dsn"),
+        ('[postgres]\ndsn = "postgresql://u@db/x?port=0"', "postgres.dsn"),
+        ('[postgres]\ndsn = "postgresql://u@db/x?sslmode=sometimes"', "postgres.dsn"),
+        ('[postgres]\ndsn = "postgresql://u@db/x?target_session_attrs=any-old"', "postgres.dsn"),
+        (f'[socket]\npath = "/tmp/{"s" * 120}.sock"', "socket.path"),
         ('[log]\nlevel = "TRACE"', "log.level"),
         ("[log]\nlevel = 10", "log.level"),
     ],
@@ -322,16 +335,41 @@ def test_absolute_and_home_paths_are_kept(project: Path, home: Path, tmp_path: P
 def test_socket_default_under_xdg_runtime_dir(project: Path, home: Path, tmp_path: Path) -> None:
     runtime = tmp_path / "run"
     s = load_settings(env=_env(home, XDG_RUNTIME_DIR=str(runtime)))
-    assert s.socket_path == runtime / "statusd" / "proj.sock"
+    assert s.socket_path.parent == runtime / "statusd"
+    assert re.fullmatch(r"proj-[0-9a-f]{8}\.sock", s.socket_path.name), s.socket_path
     assert s.socket.path == s.socket_path
 
 
 def test_socket_default_without_xdg_runtime_dir(project: Path, home: Path) -> None:
     s = load_settings(env=_env(home, STATUSD_PROJECT="demo"))
-    expected = Path(tempfile.gettempdir()) / f"statusd-{os.getuid()}" / "demo.sock"
-    assert s.socket_path == expected
+    assert s.socket_path.parent == Path(tempfile.gettempdir()) / f"statusd-{os.getuid()}"
+    assert re.fullmatch(r"demo-[0-9a-f]{8}\.sock", s.socket_path.name), s.socket_path
     # The XDG spec says a relative XDG_RUNTIME_DIR is to be ignored.
-    assert default_socket_path("demo", {"XDG_RUNTIME_DIR": "relative/run"}) == expected
+    assert default_socket_path("demo", project, {"XDG_RUNTIME_DIR": "relative/run"}) == s.socket_path
+
+
+def test_projects_with_the_same_directory_name_get_different_default_sockets(tmp_path: Path, home: Path) -> None:
+    """Issue 6 item 6: a/api and b/api both defaulted to <runtime>/statusd/api.sock."""
+    env = _env(home, XDG_RUNTIME_DIR=str(tmp_path / "run"))
+    first = load_settings(_write(tmp_path / "a" / "api" / "statusd.toml", ""), env=env)
+    second = load_settings(_write(tmp_path / "b" / "api" / "statusd.toml", ""), env=env)
+    assert first.project == second.project == "api"
+    assert first.socket_path != second.socket_path
+    assert first.socket_path.parent == second.socket_path.parent
+    # Stable: the same directory (also reached through a symlink) always gets the same socket.
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    again = load_settings(tmp_path / "link" / "api" / "statusd.toml", env=env)
+    assert again.socket_path == first.socket_path
+
+
+def test_default_socket_name_shortens_the_project_name_to_fit(project: Path, home: Path) -> None:
+    runtime = "/" + "r" * 60
+    s = load_settings(env=_env(home, XDG_RUNTIME_DIR=runtime, STATUSD_PROJECT="p" * 90))
+    assert len(os.fsencode(s.socket_path)) <= SUN_PATH_MAX
+    assert s.socket_path.name.startswith("p") and s.socket_path.name.endswith(".sock")
+    # A runtime dir so long that nothing fits: a start-up error naming the key that fixes it.
+    err = _error(None, _env(home, XDG_RUNTIME_DIR="/" + "r" * 120))
+    assert err.key == "socket.path" and "Set socket.path" in str(err)
 
 
 # ---- secrets ----------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ def _call(settings: Settings, tool: str, args: dict[str, Any]) -> dict[str, Any]
     from statusd.client import StatusdClient
 
     async def go() -> dict[str, Any]:
-        async with StatusdClient.connect(settings.socket_path, client_name="statusd-cli") as client:
+        # Naming our store: a daemon of another project on the same socket refuses instead of serving.
+        connecting = StatusdClient.connect(settings.socket_path, client_name="statusd-cli", store=settings.store.path)
+        async with connecting as client:
             return await client.call(tool, args)
 
     try:
@@ -249,14 +251,13 @@ def sync(
 async def _bootstrap(settings: Settings) -> int:
     from rich.progress import Progress
 
-    from statusd.config import machine_name
     from statusd.store import Store
     from statusd.sync.errors import describe
     from statusd.sync.replicator import Replicator
 
     dsn = settings.postgres_dsn()
     assert dsn is not None
-    async with Store(settings.store.path, machine=machine_name(), replicated=True, project=settings.project) as store:
+    async with Store(settings.store.path, replicated=True, project=settings.project) as store:
         rep = Replicator(store, dsn=dsn, password=settings.postgres_password(), schema=settings.postgres.schema_name)
         if rep.local_has_data():
             raise StatusdError(f"the store {settings.store.path} already has data; the daemon keeps it in sync itself")

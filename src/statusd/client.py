@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
@@ -35,6 +36,8 @@ from statusd.errors import (
     from_payload,
 )
 
+STORE_CHECK_SECONDS = 5.0
+
 __all__ = [
     "CycleDetectedError",
     "DaemonNotRunningError",
@@ -46,7 +49,15 @@ __all__ = [
     "UnavailableError",
     "ValidationError",
     "VersionMismatchError",
+    "WrongDaemonError",
 ]
+
+
+class WrongDaemonError(StatusdError):
+    code = "unavailable"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"the daemon on {path} serves another project: {reason}", {"socket": str(path)})
 
 
 class DaemonNotRunningError(StatusdError):
@@ -75,12 +86,19 @@ class StatusdClient:
     @classmethod
     @asynccontextmanager
     async def connect(
-        cls, socket_path: Path | str, *, client_name: str = "statusd-client", bridge_hello: bool = False
+        cls,
+        socket_path: Path | str,
+        *,
+        client_name: str = "statusd-client",
+        bridge_hello: bool = False,
+        store: Path | None = None,
     ) -> AsyncIterator[StatusdClient]:
         """Open one MCP session on the daemon's socket.
 
         ``bridge_hello`` sends ``client_name`` the way ``statusd mcp --client`` does, so it wins over
-        the declared MCP client name.
+        the declared MCP client name. With ``store``, the daemon must serve that store file, else
+        ``WrongDaemonError``: a socket shared by two projects' configurations never lets one
+        project's commands touch the other's store.
         """
         path = Path(socket_path)
         try:
@@ -88,8 +106,17 @@ class StatusdClient:
         except OSError as exc:
             raise DaemonNotRunningError(path, exc.strerror or str(exc)) from None
         try:
-            if bridge_hello:
-                await writer.send_line(HELLO_PREFIX + json.dumps({"client": client_name}).encode() + b"\n")
+            hello: dict[str, str] = {"client": client_name} if bridge_hello else {}
+            if store is not None:
+                hello["store"] = str(store)
+            if hello:
+                await writer.send_line(HELLO_PREFIX + json.dumps(hello).encode() + b"\n")
+            if store is not None:
+                # A daemon older than the store check sends no answer: go on after a short wait.
+                with anyio.move_on_after(STORE_CHECK_SECONDS):
+                    answer = await reader.preamble()
+                    if answer.get("error"):
+                        raise WrongDaemonError(path, str(answer["error"]))
             info = types.Implementation(name=client_name, version=statusd.__version__)
             async with ClientSession(reader, writer, client_info=info) as session:
                 await session.initialize()

@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from statusd.errors import ConfigError
-from statusd.paths import default_socket_path, discover_config_file
+from statusd.paths import DEFAULT_STORE_PATH, default_socket_path, discover_config_file, socket_path_problem
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -80,7 +80,7 @@ class _Section(BaseModel):
 
 
 class StoreSection(_Section):
-    path: Path = Path(".statusd/store.sqlite3")
+    path: Path = Path(DEFAULT_STORE_PATH)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     @field_validator("synchronous", mode="before")
@@ -120,6 +120,7 @@ class PostgresSection(_Section):
         parts = urlsplit(raw.strip())
         if parts.scheme not in _DSN_SCHEMES or not (parts.netloc or parts.path):
             raise ValueError("must be a postgresql://user@host:port/dbname URI")
+        _check_dsn_parameters(parts.netloc, parts.query)
         return SecretStr(raw.strip())
 
     @field_validator("schema_name")
@@ -128,6 +129,33 @@ class PostgresSection(_Section):
         if not _IDENTIFIER.fullmatch(value):
             raise ValueError("must be a lower-case SQL identifier matching [a-z_][a-z0-9_]*")
         return value
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+
+
+def _check_dsn_parameters(netloc: str, query: str) -> None:
+    """Refuse what the driver would turn into endless reconnects (or silently wrap: port 99999).
+
+    Messages may name a port or a parameter value but never the DSN itself (it may hold the password).
+    """
+    ports = []
+    for host in netloc.rpartition("@")[2].split(","):
+        _, bracket, rest = host.rpartition("]")  # [::1]:5432
+        _, colon, port = (rest if bracket else host).rpartition(":")
+        if colon:
+            ports.append(port)
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    ports += params["port"].split(",") if "port" in params else []
+    for port in ports:
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f"port {port[:20]!r} is not a number from 1 to 65535")
+    if "sslmode" in params and params["sslmode"] not in _SSLMODES:
+        raise ValueError(f"sslmode {params['sslmode'][:30]!r} is not one of {', '.join(_SSLMODES)}")
+    attrs = params.get("target_session_attrs")
+    if attrs is not None and attrs not in _SESSION_ATTRS:
+        raise ValueError(f"target_session_attrs {attrs[:30]!r} is not one of {', '.join(_SESSION_ATTRS)}")
 
 
 class SyncSection(_Section):
@@ -150,7 +178,48 @@ class ArchiveSection(_Section):
             )
         if not all(_CRON_FIELD.fullmatch(f) for f in fields):
             raise ValueError("cron fields may contain only digits, names, and * / , - ?")
+        for field, (name, low, high, names) in zip(fields, _CRON_RANGES, strict=True):
+            _check_cron_field(field, name, low, high, names)
         return " ".join(fields)
+
+
+_MONTHS = {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun"), start=1)} | {
+    m: n for n, m in enumerate(("jul", "aug", "sep", "oct", "nov", "dec"), start=7)
+}
+# APScheduler 3 numbers weekdays from Monday = 0 (crontab: Sunday = 0).
+_WEEKDAYS = {d: n for n, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+_CRON_RANGES: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 6, _WEEKDAYS),
+)
+
+
+def _check_cron_field(field: str, name: str, low: int, high: int, names: dict[str, int]) -> None:
+    """Refuse values outside the field's range (``61 25 * * *``) before the scheduler would crash on them."""
+
+    def value(text: str) -> int:
+        number = names.get(text.lower()) if not text.isdigit() else int(text)
+        if number is None:
+            raise ValueError(f"{name} field {field!r}: {text!r} is not a number or a known name")
+        if not low <= number <= high:
+            raise ValueError(f"{name} field {field!r}: {number} is outside {low}-{high}")
+        return number
+
+    for item in field.split(","):
+        base, slash, step = item.partition("/")
+        if slash and not (step.isdigit() and 1 <= int(step) <= high - low):
+            raise ValueError(f"{name} field {field!r}: the step must be a number from 1 to {high - low}")
+        if base == "*":
+            continue
+        first, dash, last = base.partition("-")
+        if not first or (dash and not last):
+            raise ValueError(f"{name} field {field!r}: {item!r} is not a value, a range a-b, or *")
+        if dash and value(first) > value(last):
+            raise ValueError(f"{name} field {field!r}: the range {base!r} runs backwards")
+        value(first)
 
 
 class LogSection(_Section):
@@ -199,7 +268,10 @@ class Settings(BaseModel):
         self.mirror = self.mirror.model_copy(update={"path": self._under_root(self.mirror.path)})
         env = info.context.get("env") if isinstance(info.context, Mapping) else None
         sock = self.socket.path
-        sock = default_socket_path(self.project, env) if sock is None else self._under_root(sock)
+        sock = default_socket_path(self.project, self.root, env) if sock is None else self._under_root(sock)
+        problem = socket_path_problem(sock)
+        if problem is not None:
+            raise _SettingsError("socket.path", problem)
         self.socket = self.socket.model_copy(update={"path": sock})
         if self.postgres.password_file is not None:
             pw_file = self._under_root(self.postgres.password_file)
@@ -215,7 +287,7 @@ class Settings(BaseModel):
     @property
     def socket_path(self) -> Path:
         """Return the socket path (always set after validation)."""
-        return self.socket.path or default_socket_path(self.project)
+        return self.socket.path or default_socket_path(self.project, self.root)
 
     @property
     def replicated(self) -> bool:

@@ -12,6 +12,7 @@
     ├── ConfigError                   start-up only: a bad configuration key
     ├── StoreTooNewError              start-up only: the store was written by a newer statusd
     └── StoreLockedError              start-up only: another daemon owns the store file
+        └── SocketInUseError          start-up only: another daemon listens on the socket path
 
 Each error builds its message from its identifiers and carries a JSON-safe ``details`` dict.
 ``to_payload`` is the single place that turns an error into the tool-error body of SPEC §4.2;
@@ -150,6 +151,21 @@ class StoreLockedError(StatusdError):
             f"another statusd daemon{who} already uses the store {path}; stop it first "
             "or point this one at another store.path",
             {"path": path},
+        )
+
+
+class SocketInUseError(StoreLockedError):
+    """Another daemon already listens on this socket path (another project, or the same one)."""
+
+    def __init__(self, path: str, owner_pid: str | None = None, owner: str | None = None) -> None:
+        who = ", ".join(x for x in (f"pid {owner_pid}" if owner_pid else "", owner or "") if x)
+        StatusdError.__init__(
+            self,
+            f"another statusd daemon{f' ({who})' if who else ''} already listens on the socket {path}; "
+            "give this project its own socket: set 'socket.path' (or, where it is not set, a different "
+            "'project') in its statusd.toml or the environment (STATUSD_SOCKET__PATH, STATUSD_PROJECT), "
+            "or stop the other daemon",
+            {"path": path, "keys": ["project", "socket.path"]},
         )
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from statusd.daemon.tools import TOOLS, input_schema
+from statusd.limits import MAX_METADATA_BYTES
 from statusd.models import MAX_DEPTH, METADATA_RULES, vendor_metadata_defaults
 from statusd.store import Store, WriteContext
 from statusd.store import entities as ent
@@ -527,7 +528,32 @@ def certain_error(tool: str, args: dict[str, Any]) -> str | None:
         values = args.get(key) if isinstance(args.get(key), list) else [args.get(key)]
         if any(isinstance(v, str) and not 6 <= len(v) <= 36 and v != "root" for v in values):
             return "validation_error"  # ids are 6-36 characters before anything looks them up
+    if _unstorable(args):
+        return "validation_error"  # SPEC §4.2 input limits, checked before anything else
     return None
+
+
+def _unstorable(args: dict[str, Any]) -> bool:
+    """A NUL character in any key or string, or a metadata object over 64 KiB (compact UTF-8)."""
+    stack: list[Any] = [args]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return True
+        if isinstance(value, dict):
+            if any(isinstance(k, str) and "\x00" in k for k in value):
+                return True
+            metadata = value.get("metadata")
+            if isinstance(metadata, dict) and len(_compact(metadata)) > MAX_METADATA_BYTES:
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 @st.composite
@@ -591,11 +617,11 @@ def draw_raw_line(draw: st.DrawFn, tool: str) -> tuple[str, int | str | None, bo
         return f'{{"jsonrpc":"2.0","id":{json.dumps(rid)},"method":"tools/call","params":{params}}}'
 
     depth = draw(st.integers(190, 3000))
-    kind = draw(
-        st.sampled_from(
-            ["non_object", "surrogate_value", "surrogate_key", "deep", "not_json", "bad_method", "bad_params", "nul"]
-        )
-    )
+    kinds = ["non_object", "surrogate_value", "surrogate_key", "deep", "not_json", "bad_method", "bad_params", "nul"]
+    kind = draw(st.sampled_from([*kinds, "non_finite"]))
+    if kind == "non_finite":  # Python's and pydantic's parsers read these as inf/nan; nothing may store them
+        number = draw(st.sampled_from(["1e999", "-1e999", "NaN", "Infinity", "-Infinity", "1E400"]))
+        return request(f'{{"actor":"x","metadata":{{"n":[{number}]}},"name":"x","limit":{number}}}'), rid, False
     if kind == "non_object":
         return request(draw(st.sampled_from(["[1,2]", '"x"', "5", "true", "[]", "-1e400", '"{}"']))), rid, False
     if kind == "surrogate_value":
@@ -620,6 +646,15 @@ def draw_raw_line(draw: st.DrawFn, tool: str) -> tuple[str, int | str | None, bo
         params = draw(st.sampled_from(["[1]", '"x"', '{"arguments":{}}', '{"name":5}', '{"name":null}']))
         return f'{{"jsonrpc":"2.0","id":{json.dumps(rid)},"method":"tools/call","params":{params}}}', rid, False
     return request('{"actor":"a\\u0000b","name":"x\\u0000"}'), rid, False
+
+
+def _non_standard(constant: str) -> Any:
+    raise AssertionError(f"answer is not standard JSON: it holds {constant}")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Parse JSON as a standard parser (JavaScript's, Go's, Postgres') would: no NaN or Infinity."""
+    return json.loads(text, parse_constant=_non_standard)
 
 
 class RawSession:
@@ -658,7 +693,7 @@ class RawSession:
             while True:
                 raw = await self.reader.readline()
                 assert raw, f"connection closed while waiting for the answer to {line[:200]!r}"
-                message = json.loads(raw)
+                message = strict_json(raw)
                 if message.get("id") == request_id or (null_ok and message.get("id") is None and "error" in message):
                     return dict(message)
 

@@ -99,9 +99,12 @@ async def test_deep_metadata_past_the_sdk_parser_was_never_answered(daemon: Any)
 
 
 async def test_unreadable_request_was_never_answered(daemon: Any) -> None:
-    """Requests the SDK cannot parse got no answer at all; now a JSON-RPC error answers them."""
+    """Requests the SDK cannot parse got no answer at all; now a JSON-RPC error answers them.
+
+    (A lone surrogate in an *argument* is a validation_error naming it: test_hostile_values.py.)
+    """
     async with RawSession.connect(daemon.socket_path, 10.0) as raw:
-        params = '{"name":"sync_status","arguments":{"actor":"\\ud800"}}'
+        params = '{"name":"sync_\\ud800status","arguments":{}}'
         surrogate = '{"jsonrpc":"2.0","id":41,"method":"tools/call","params":' + params + "}"
         answer = await raw.send_line(surrogate, 41)
         assert answer is not None and answer["error"]["code"] == -32600, answer
@@ -114,7 +117,11 @@ async def test_unreadable_request_was_never_answered(daemon: Any) -> None:
 async def test_concurrent_large_answers_dropped_the_connection(daemon: Any) -> None:
     """Two answers written at once made the socket raise BusyResourceError: answers lost, session closed."""
     async with daemon.client() as c:
-        item = await c.call("create_work_item", item_type="task", title="big", metadata={"blob": "x" * 300_000})
+        # ~170 KB per answer (text and structured content): about as large as valid input makes one.
+        metadata = {f"blob{n}": "x" * 7_000 for n in range(9)}
+        item = await c.call(
+            "create_work_item", item_type="task", title="big", description="d" * 20_000, metadata=metadata
+        )
         results = await asyncio.gather(
             *(c.session.call_tool("query_work_item", {"id": item["id"]}, read_timeout_seconds=10) for _ in range(8))
         )

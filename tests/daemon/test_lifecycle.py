@@ -18,6 +18,7 @@ from mcp_support import seed_archivable_items, statusd_cmd, until
 
 from daemon_support import DaemonProcess, short_socket_dir
 from statusd.client import StatusdClient
+from statusd.paths import default_socket_path
 from statusd.store import Store
 
 
@@ -127,7 +128,8 @@ async def test_starts_with_no_configuration_at_all(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     runtime = short_socket_dir()
-    socket_path = runtime / "statusd" / "fresh-project.sock"
+    socket_path = default_socket_path("fresh-project", project, {"XDG_RUNTIME_DIR": str(runtime)})
+    assert socket_path.parent == runtime / "statusd"
     log_path = tmp_path / "daemon.log"
     proc = spawn(statusd_cmd("run"), project, clean_env(HOME=str(home), XDG_RUNTIME_DIR=str(runtime)), log_path)
     try:
@@ -178,7 +180,7 @@ def test_a_bad_configuration_fails_fast_naming_the_key(tmp_path):
         )
         assert done.returncode != 0
         assert "sync.write_mode" in done.stderr
-        assert not (runtime / "statusd" / "bad.sock").exists()
+        assert not (runtime / "statusd").exists()
         assert not (project / ".statusd").exists()  # failed before touching the store
 
     finally:

@@ -18,10 +18,11 @@ from typing import Any
 
 import anyio
 
-from statusd.config import Settings, machine_name
+from statusd.config import Settings
 from statusd.daemon import systemd
 from statusd.daemon.server import SocketServer
 from statusd.daemon.service import Service
+from statusd.errors import ConfigError
 from statusd.store import Store, WriteContext, report
 from statusd.sync.replicator import Replicator
 
@@ -60,7 +61,6 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self.store = Store(
             s.store.path,
-            machine=machine_name(),
             synchronous=s.store.synchronous,
             project=s.project,
             replicated=s.replicated,
@@ -87,7 +87,7 @@ class Daemon:
                 write_mode=s.sync.write_mode,
                 confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
             )
-            self.server = SocketServer(self.service, s.socket_path)
+            self.server = SocketServer(self.service, s.socket_path, owner=f"project {s.project!r} in {s.root}")
             await self.server.start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
@@ -164,10 +164,12 @@ class Daemon:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         from apscheduler.triggers.cron import CronTrigger
 
+        try:
+            trigger = CronTrigger.from_crontab(self.settings.archive.schedule, timezone="UTC")
+        except ValueError as exc:  # whatever the configuration's own check let through
+            raise ConfigError("archive.schedule", f"not a valid cron expression: {exc}") from None
         scheduler = AsyncIOScheduler(timezone="UTC")
-        scheduler.add_job(
-            self._archive, CronTrigger.from_crontab(self.settings.archive.schedule, timezone="UTC"), id="archive"
-        )
+        scheduler.add_job(self._archive, trigger, id="archive")
         scheduler.start()
         return scheduler
 

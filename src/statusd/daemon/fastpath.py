@@ -23,6 +23,7 @@ from statusd.daemon.service import Service
 from statusd.daemon.sessions import ProgressNotices
 from statusd.daemon.tools import TOOLS
 from statusd.daemon.transport import LineWriter
+from statusd.limits import finite_answer
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RequestLedger(Protocol):
 
 
 def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> bytes:
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    text, payload = finite_answer(payload)  # standard JSON: never Infinity or NaN
     # Key order as the SDK writes it (its per-version result models sort their fields): the parity
     # test in tests/daemon/test_parity.py fails if an SDK upgrade changes it.
     result = {
@@ -44,7 +45,18 @@ def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> 
         "structuredContent": payload,
     }
     message = {"jsonrpc": "2.0", "id": ident, "result": result}
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str).encode() + b"\n"
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False).encode() + b"\n"
+
+
+def _lone_surrogate(*texts: object) -> bool:
+    """Whether a string can not be encoded (a lone surrogate; arguments are checked by the service)."""
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def _parsed(line: bytes) -> Any:
@@ -81,8 +93,6 @@ class FastToolCalls:
             if b'"notifications/cancelled"' in line:
                 self._cancel(_parsed(line))  # the SDK sees it too: it cancels what it is running itself
             return False
-        if b"\\ud" in line or b"\\uD" in line:
-            return False  # surrogate escapes (paired or lone) are left to the SDK's stricter parser
         try:
             msg = json.loads(line)
         except (ValueError, RecursionError):
@@ -105,6 +115,8 @@ class FastToolCalls:
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if not (token is None or (isinstance(token, int | str) and not isinstance(token, bool))):
             token = None
+        if (b"\\ud" in line or b"\\uD" in line) and _lone_surrogate(name, ident, token):
+            return False  # unanswerable as a tool result: the transport answers with a JSON-RPC error
         self.ledger.opened(ident)
         task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments, token))
         self.tasks[ident] = task

@@ -8,7 +8,6 @@ SDK does not keep (subscriptions, log level) lives in the connection's
 from __future__ import annotations
 
 import contextvars
-import json
 from typing import Any
 
 import mcp_types as types
@@ -23,6 +22,7 @@ from statusd.daemon import prompts, resources, sessions
 from statusd.daemon.service import Service
 from statusd.daemon.sessions import ProgressNotices
 from statusd.daemon.tools import TOOLS, input_schema
+from statusd.limits import finite_answer
 
 # The bridge's ``--client NAME`` for the connection being served (set per connection task).
 CONNECTION_CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("statusd_client", default=None)
@@ -48,9 +48,9 @@ def unknown_tool(name: str) -> MCPError:
 
 
 def encode_tool_result(payload: dict[str, Any], is_error: bool) -> types.CallToolResult:
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    text, finite = finite_answer(payload)  # standard JSON: never Infinity or NaN
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=text)], structured_content=payload, is_error=is_error
+        content=[types.TextContent(type="text", text=text)], structured_content=finite, is_error=is_error
     )
 
 

@@ -31,8 +31,10 @@ from statusd.daemon.fastpath import FastToolCalls
 from statusd.daemon.protocol import CONNECTION_CLIENT, build_mcp_server
 from statusd.daemon.service import Service
 from statusd.daemon.sessions import CURRENT, Session, Sessions
-from statusd.daemon.transport import MAX_LINE, LineReader, LineWriter
-from statusd.errors import StoreLockedError
+from statusd.daemon.transport import HELLO_PREFIX, LineReader, LineWriter
+from statusd.errors import ConfigError, SocketInUseError
+from statusd.limits import MAX_REQUEST_BYTES
+from statusd.paths import socket_path_problem
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,12 @@ def prepare_socket_dir(path: Path) -> None:
 
 
 class SocketLock:
-    """An exclusive lock on ``<socket>.lock`` held for the daemon's life."""
+    """An exclusive lock on ``<socket>.lock`` held for the daemon's life; it names its holder."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, owner: str = "") -> None:
         self.path = path.with_name(path.name + ".lock")
+        self.socket = path
+        self.owner = owner
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -74,11 +78,11 @@ class SocketLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
+            pid, _, owner = os.pread(fd, 4096, 0).decode(errors="replace").partition("\n")
             os.close(fd)
-            raise StoreLockedError(f"socket {self.path.with_suffix('')}", owner) from None
+            raise SocketInUseError(str(self.socket), pid.strip() or None, owner.strip() or None) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}\n{self.owner}".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
@@ -227,8 +231,18 @@ class _CountingWriter(LineWriter):
                 self._session.saw_answer(message.result)
 
 
+def _store_mismatch(mine: Path, expected: object) -> str | None:
+    served = os.path.realpath(mine)
+    if isinstance(expected, str) and os.path.realpath(expected) == served:
+        return None
+    return (
+        f"it serves the store {served}, not {expected}; two projects' configurations name the same "
+        "socket: give each its own 'socket.path'"
+    )
+
+
 class SocketServer:
-    def __init__(self, service: Service, path: Path, *, fast_path: bool = True) -> None:
+    def __init__(self, service: Service, path: Path, *, owner: str = "", fast_path: bool = True) -> None:
         self.service = service
         self.path = path
         self.fast_path = fast_path  # off only to compare the two paths (tests/daemon/test_parity.py)
@@ -241,7 +255,9 @@ class SocketServer:
         service.store.add_listener(self.sessions.changed)
         if service.replicator is not None:
             service.replicator.state_listeners.append(self.sessions.sync_state)
-        self._lock = SocketLock(path)
+        self._lock = SocketLock(path, owner)
+        # The (device, inode) of the socket file this server bound: the only one it may remove.
+        self._bound: tuple[int, int] | None = None
         self._server: asyncio.Server | None = None
         self._closed = asyncio.Event()
         self._connections: set[asyncio.Task[None]] = set()
@@ -249,15 +265,23 @@ class SocketServer:
         self.answers = Answers()
 
     async def start(self) -> None:
+        problem = socket_path_problem(self.path)
+        if problem is not None:
+            raise ConfigError("socket.path", problem)
         prepare_socket_dir(self.path)
         self._lock.acquire()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # stale: we hold the lock, so no live daemon owns it
         old_umask = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._on_connection, self.path, limit=MAX_LINE)
+            self._server = await asyncio.start_unix_server(self._on_connection, self.path, limit=MAX_REQUEST_BYTES)
+        except OSError as exc:
+            self._lock.release()
+            raise ConfigError("socket.path", f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
+        st = os.stat(self.path)
+        self._bound = (st.st_dev, st.st_ino)
         os.chmod(self.path, 0o600)
 
     async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
@@ -282,8 +306,17 @@ class SocketServer:
             self._server.close()
             self._server = None
         self._closed.set()
+        self._remove_socket()
+
+    def _remove_socket(self) -> None:
+        """Remove the socket file only if it is the one this server bound (never another daemon's)."""
+        bound, self._bound = self._bound, None
+        if bound is None:
+            return
         with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+            st = os.stat(self.path)
+            if (st.st_dev, st.st_ino) == bound:
+                self.path.unlink()
 
     async def close(self) -> None:
         await self.stop_accepting()
@@ -293,6 +326,15 @@ class SocketServer:
             await asyncio.gather(*self._connections, return_exceptions=True)
         self.sessions.close()
         self._lock.release()
+
+    async def _same_store(self, expected: object, writer: LineWriter) -> bool:
+        """Answer a client that names the store it expects; refuse one that expects another."""
+        problem = _store_mismatch(self.service.store.path, expected)
+        if problem is not None:
+            log.warning("refused a client: %s", problem)
+        answer = {"ok": True} if problem is None else {"error": problem}
+        await writer.send_line(HELLO_PREFIX + json.dumps(answer).encode() + b"\n")
+        return problem is None
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -320,15 +362,17 @@ class SocketServer:
         batches = Batches()
         session = Session()
         reader = _CountingReader(stream_reader, requests, session, batches)
+        writer = _CountingWriter(stream_writer, requests, session, batches)
+        session.writer = writer
+        reader.reply = writer  # set before the first line: an over-long one is answered too
         try:
             hello = await reader.preamble()
             client = hello.get("client")
             CONNECTION_CLIENT.set(str(client)[:100] if client else None)
-            writer = _CountingWriter(stream_writer, requests, session, batches)
-            session.writer = writer
+            if "store" in hello and not await self._same_store(hello["store"], writer):
+                return
             CURRENT.set(session)
             self.sessions.add(session)
-            reader.reply = writer
             fast = FastToolCalls(self.service, writer, requests, CONNECTION_CLIENT.get)
             if self.fast_path:
                 reader.intercept = fast

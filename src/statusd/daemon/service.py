@@ -21,6 +21,7 @@ from statusd.errors import (
     ValidationError,
     VersionMismatchError,
 )
+from statusd.limits import check_arguments
 from statusd.models import now_iso, parse_args
 from statusd.progress import Progress
 from statusd.store import Store, WriteContext
@@ -180,6 +181,8 @@ class Service:
         try:
             if arguments is not None and not isinstance(arguments, dict):
                 raise ValidationError.one("arguments", "must be an object")
+            if arguments:
+                check_arguments(arguments)  # NUL, lone surrogates, NaN/Infinity, metadata size
             args = parse_args(tool.args, arguments)
             call = Call(actor=args.actor or client or "unknown", progress=progress)
             legacy = getattr(args, "updated_by", None) or getattr(args, "created_by", None)

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
@@ -18,6 +19,11 @@ from typing import Any, Self
 import anyio
 import mcp_types as types
 from mcp.shared.message import SessionMessage
+
+from statusd.daemon import oversize
+from statusd.limits import MAX_REQUEST_BYTES
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 16 * 1024 * 1024
 HELLO_PREFIX = b"#statusd "
@@ -56,11 +62,29 @@ class LineReader:
         return {}
 
     async def _read_line(self) -> bytes | None:
-        """The next line, or None at the end of the stream (a line over MAX_LINE ends it too)."""
-        try:
-            return await self._stream.readuntil(b"\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            return None
+        """The next line, or None at the end of the stream.
+
+        The daemon answers a line over its size limit and reads on; for a client (no ``reply``) an
+        answer over ``MAX_LINE`` ends the session.
+        """
+        while True:
+            try:
+                return await self._stream.readuntil(b"\n")
+            except asyncio.LimitOverrunError as exc:
+                if self.reply is None:
+                    return None
+                await self._refuse_oversized(exc.consumed)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return None
+
+    async def _refuse_oversized(self, consumed: int) -> None:
+        assert self.reply is not None
+        head, tail, size = await oversize.skip_line(self._stream, consumed)
+        ident = oversize.request_id(head, tail)
+        log.warning("refused a request of %d bytes (id %r): the limit is %d bytes", size, ident, MAX_REQUEST_BYTES)
+        message = f"request too large: {size} bytes; the limit is {MAX_REQUEST_BYTES} bytes"
+        error = types.ErrorData(code=types.INVALID_REQUEST, message=message, data={"limit": MAX_REQUEST_BYTES})
+        await self.reply.send(SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=ident, error=error)))
 
     async def receive(self) -> SessionMessage | Exception:
         while True:

@@ -15,6 +15,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,38 @@ class WriteContext:
     warnings: list[str] = field(default_factory=list)
 
 
+def private_dir(path: Path) -> None:
+    """Create the store's directory 0700 (whatever the umask) and tighten one others can enter.
+
+    The home directory is never changed: a store kept directly in it relies on its files' 0600.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if mode == 0o700 or st.st_uid != os.getuid() or path.resolve() == Path.home().resolve():
+        return
+    os.chmod(path, 0o700)
+    if mode & 0o077:
+        log.warning("store directory %s was %s; made it 0700 (the store is private)", path, oct(mode))
+
+
+def private_file(path: Path, *, create: bool = True) -> None:
+    """Make ``path`` 0600 (creating it empty when asked): the store holds the project's data.
+
+    By path, never through a descriptor of our own: closing one would drop every POSIX lock this
+    process holds on the file, SQLite's WAL locks among them.
+    """
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        os.chmod(path, 0o600)
+    except FileNotFoundError:
+        return
+    except PermissionError:  # not ours (a root-owned copy): leave it, SQLite will say what it can
+        log.warning("cannot make %s private (0600): it belongs to another user", path)
+
+
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -64,14 +97,16 @@ class Store:
         self,
         path: Path | str,
         *,
-        machine: str = "local",
+        machine: str | None = None,
         replicated: bool = False,
         synchronous: str = "FULL",
         project: str = "default",
         clock: Callable[[], str] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.machine = machine
+        # None: the store's own machine id (meta ``machine_id``), read on open. Tests name machines.
+        self.machine = machine or ""
+        self._machine_given = machine is not None
         self.replicated = replicated
         self.synchronous = synchronous
         self.project = project
@@ -93,14 +128,20 @@ class Store:
         self.close()
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._take_lock()
         try:
+            private_file(self.path)  # before SQLite creates it: its -wal and -shm copy its mode
             self._writer = self._open_or_move_aside()
             # 32 MB of page cache for the writer: index pages of a 100,000-item store stay in memory
             # (a bootstrap copy ran 15% faster); the reader keeps SQLite's small default.
             self._writer.execute("PRAGMA cache_size = -32768")
             schema.migrate(self._writer)
+            for suffix in ("-wal", "-shm"):
+                private_file(Path(str(self.path) + suffix), create=False)
+            if not self._machine_given:
+                row = self._writer.execute("SELECT value FROM meta WHERE key = 'machine_id'").fetchone()
+                self.machine = str(row[0])
             self._reader = _connect(self.path, self.synchronous)
             self._reader.execute("PRAGMA query_only=ON")
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusd-writer")
@@ -127,6 +168,7 @@ class Store:
     def _take_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -160,6 +202,7 @@ class Store:
                 src.rename(Path(str(aside) + suffix))
         log.warning("store %s unreadable (%s); moved aside to %s and starting empty", self.path, reason, aside)
         self.moved_aside = aside
+        private_file(self.path)
         return _connect(self.path, self.synchronous)
 
     # --- access --------------------------------------------------------------------------------

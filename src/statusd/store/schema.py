@@ -6,6 +6,8 @@ migrations to ``MIGRATIONS``; never edit one that has shipped.
 
 from __future__ import annotations
 
+import secrets
+import socket
 import sqlite3
 from collections.abc import Callable
 
@@ -199,11 +201,23 @@ def _replication_indexes(conn: sqlite3.Connection) -> None:
     )
 
 
+def _machine_id(conn: sqlite3.Connection) -> None:
+    # History and the hub record where each change was made (SPEC §2.7). The hostname alone cannot
+    # tell two daemons on one host apart, so each store gets its own id once and keeps it.
+    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('machine_id', ?)", (new_machine_id(),))
+
+
+def new_machine_id() -> str:
+    """``<hostname>:<8 random hex digits>``: readable, and unique per store."""
+    return f"{socket.gethostname()[:40]}:{secrets.token_hex(4)}"
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_replication", _replication),
     ("0003_covering_live_index", _covering_live_index),
     ("0004_replication_indexes", _replication_indexes),
+    ("0005_machine_id", _machine_id),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
