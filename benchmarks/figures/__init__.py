@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import imports, reads, replication, subscriptions, surface, writes
+from benchmarks.figures import imports, operations, reads, replication, scale, subscriptions, surface, writes
 from benchmarks.harness import Env
 
 
@@ -35,6 +35,12 @@ FIGURES: dict[str, Figure] = {
         Figure("P10", "tools/list size", surface.p10_tools_list),
         Figure("P11", "statusd mcp spawn to first answer", surface.p11_bridge_spawn),
         Figure("P12", "P1 on a replicated daemon with Postgres behind +50 ms", replication.p12_slow_hub),
+        Figure("P9", "daemon RSS at 100,000 items / idle CPU", operations.p9_memory_idle),
+        Figure("P13", "CLI command wall time", operations.p13_cli),
+        Figure("P14", "daemon start → READY", operations.p14_startup),
+        Figure("P15", "N daemons on one Postgres: visibility, hub throughput, connections", scale.p15_scale),
+        Figure("P17", "P1 while another client loops generate_full_status at 100,000 items",
+               operations.p17_reads_under_report_load),
         Figure("P16", "change → resources/updated to a subscriber", subscriptions.p16_subscription_latency),
         Figure("I1", "import 10,000 beads records while other clients call (issue 11)", imports.i1_import),
     )
@@ -42,5 +48,4 @@ FIGURES: dict[str, Figure] = {
 
 PLANNED: dict[str, str] = {
     "P8": "markdown mirror round trips (needs the mirror)",
-    "P9": "daemon RSS at 100,000 items / idle CPU",
 }

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from statusd import cli_fast as fast
 from statusd.config import Settings, load_settings
-from statusd.errors import ConfigError, StatusdError, StoreLockedError
+from statusd.errors import ConfigError, StatusdError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local-first project status for AI assistants.")
 # Printed data is user text: no ":name:" emoji substitution; errors stay one line for journald and grep.
@@ -35,40 +35,25 @@ def _settings(config: Path | None) -> Settings:
         raise typer.Exit(78) from None
 
 
-def _call(settings: Settings, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-    from statusd.client import StatusdClient
-
-    async def go() -> dict[str, Any]:
-        # Naming our store: a daemon of another project on the same socket refuses instead of serving.
-        connecting = StatusdClient.connect(settings.socket_path, client_name="statusd-cli", store=settings.store.path)
-        async with connecting as client:
-            return await client.call(tool, args)
+def _ask(settings: Settings, show: Callable[[Callable[..., dict[str, Any]]], None]) -> None:
+    """Run one daemon-facing command (the same code as the fast path of :mod:`statusd.cli_fast`)."""
+    from statusd.cli_fast import report_error
+    from statusd.quick_client import QuickClient
 
     try:
-        return asyncio.run(go())
+        # Naming our store: a daemon of another project on the same socket refuses instead of serving.
+        with QuickClient(settings.socket_path, client_name="statusd-cli", store=settings.store.path) as client:
+            show(client.call)
     except StatusdError as exc:
-        err.print(f"[red]statusd: {exc.code}:[/] {escape(exc.message)}")
-        if exc.details:
-            err.print_json(data=exc.details)
-        raise typer.Exit(1) from None
+        raise typer.Exit(report_error(exc)) from None
 
 
 @app.command()
 def run(config: ConfigOpt = None) -> None:
     """Run the daemon in the foreground (what the systemd unit / launchd agent starts)."""
-    from statusd.daemon import logs
-    from statusd.daemon.app import Daemon
+    from statusd.cli_run import run_daemon
 
-    settings = _settings(config)
-    logs.configure(settings.log.level)
-    try:
-        asyncio.run(Daemon(settings).run())
-    except StoreLockedError as exc:
-        err.print(f"[red]statusd: {escape(exc.message)}[/]")
-        raise typer.Exit(75) from None
-    except StatusdError as exc:  # e.g. a store written by a newer statusd
-        err.print(f"[red]statusd: {escape(exc.message)}[/]")
-        raise typer.Exit(78) from None
+    raise typer.Exit(run_daemon(config))
 
 
 @app.command()
@@ -89,29 +74,7 @@ def mcp(
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Summarise the project and the daemon's sync state."""
     settings = _settings(config)
-    full = _call(settings, "generate_full_status", {})
-    if as_json:
-        out.print_json(data=full)
-        return
-    vh, wi, sync = full["vendor_health"], full["active_work_items"], full["sync"]
-    out.print(f"[bold]{escape(settings.project)}[/]  ({sync['mode']}, store {escape(str(sync['store_path']))})")
-    out.print(f"Vendors: {vh['operational_count']}/{vh['total_vendors']} operational ({vh['operational_percentage']}%)")
-    by_status = ", ".join(f"{k} {v}" for k, v in sorted(wi["by_status"].items())) or "none"
-    out.print(
-        f"Work items: {wi['total_count']} ({by_status}); ready {wi['ready_count']}; archived {wi['archived_count']}"
-    )
-    out.print(
-        f"Recent deployments: {len(full['recent_deployments'])}; pending enhancements: "
-        f"{len(full['pending_enhancements'])}"
-    )
-    pending = sync["pending_outbox"]
-    out.print(f"Sync: {sync['mode']}; pending {pending}; open conflicts {sync['open_conflicts']}")
-    hub = sync.get("postgres")
-    if hub:
-        reach = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
-        out.print(f"Postgres: {reach}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}", markup=False)
-    for warning in full.get("warnings", []):
-        out.print(f"[yellow]warning:[/] {escape(str(warning))}")
+    _ask(settings, lambda call: fast.show_status(call, settings.project, as_json))
 
 
 @app.command()
@@ -121,17 +84,7 @@ def ready(
     as_json: JsonOpt = False,
 ) -> None:
     """List work items that can be picked up now."""
-    args: dict[str, Any] = {"ready": True, "limit": 500}
-    if item_type:
-        args["item_type"] = item_type
-    result = _call(_settings(config), "list_work_items", args)
-    if as_json:
-        out.print_json(data=result)
-        return
-    table = Table("id", "type", "priority", "title", box=None)
-    for item in result["items"]:
-        table.add_row(item["id"][:8], item["item_type"], item["priority"], escape(item["title"]))
-    out.print(table if result["items"] else "Nothing is ready.")
+    _ask(_settings(config), lambda call: fast.show_ready(call, item_type, as_json))
 
 
 @app.command()
@@ -139,33 +92,7 @@ def show(
     ident: Annotated[str, typer.Argument(metavar="ID")], config: ConfigOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Show one work item with its parents, children and dependencies."""
-    item = _call(_settings(config), "query_work_item", {"id": ident, "include_children": True})
-    if as_json:
-        out.print_json(data=item)
-        return
-    chain = " › ".join(p["title"] for p in item["parent_chain"])
-    # Titles and descriptions are user text: escape them, or "[WIP] x" would be read as markup.
-    out.print(f"[bold]{escape(item['title'])}[/]  \\[{item['item_type']}, {item['status']}, {item['priority']}]")
-    out.print(
-        f"id {item['id']}  version {item['version']}  updated {item['updated_at']} by {item['updated_by']}",
-        markup=False,
-    )
-    if chain:
-        out.print(f"in: {chain}", markup=False)
-    if item.get("claimed_by"):
-        out.print(f"claimed by {item['claimed_by']} until {item['claim_expires_at']}", markup=False)
-    if item.get("description"):
-        out.print(item["description"], markup=False)
-    for dep in item["dependencies"]:
-        rel = dep["related_item"]
-        out.print(f"{dep['direction']} {dep['type']}: {rel['title']} ({rel['id'][:8]}, {rel['status']})", markup=False)
-
-    def walk(children: list[dict[str, Any]], indent: int) -> None:
-        for child in children:
-            out.print(f"{'  ' * indent}- {child['title']} ({child['id'][:8]}, {child['status']})", markup=False)
-            walk(child["children"], indent + 1)
-
-    walk(item.get("children", []), 0)
+    _ask(_settings(config), lambda call: fast.show_item(call, ident, as_json))
 
 
 @app.command()
@@ -176,15 +103,11 @@ def call(
 ) -> None:
     """Call any MCP tool and print its JSON result."""
     try:
-        args = json.loads(arguments)
+        args = fast.parse_call_arguments(arguments)
     except ValueError as exc:
-        err.print(f"[red]statusd: arguments are not JSON:[/] {escape(str(exc))}")
+        err.print(f"statusd: {exc}", markup=False)
         raise typer.Exit(2) from None
-    if not isinstance(args, dict):
-        err.print("[red]statusd: arguments must be a JSON object[/]")
-        raise typer.Exit(2)
-    result = _call(_settings(config), tool, args)
-    sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    _ask(_settings(config), lambda c: fast.show_call(c, tool, args))
 
 
 @app.command()
@@ -194,26 +117,7 @@ def conflicts(
     as_json: JsonOpt = False,
 ) -> None:
     """List writes that clashed with another machine's (resolve with the resolve_conflict tool)."""
-    result = _call(_settings(config), "list_conflicts", {"include_resolved": include_resolved})
-    if as_json:
-        out.print_json(data=result)
-        return
-    if not result["conflicts"]:
-        out.print("No open conflicts." if not include_resolved else "No conflicts.")
-        return
-    table = Table("id", "entity", "field", "base", "local", "remote", "detected", "resolution", box=None)
-    for c in result["conflicts"]:
-        for name, values in c["fields"].items():
-            table.add_row(
-                c["id"][:8],
-                f"{c['entity']} {c['entity_id'][:8]}",
-                name,
-                *(escape(json.dumps(values.get(k), ensure_ascii=False)[:40]) for k in ("base", "local", "remote")),
-                c["detected_at"][:19],
-                c["resolution"] or "open",
-            )
-    out.print(table)
-    out.print('Resolve with: statusd call resolve_conflict \'{"id": "ID", "resolution": "keep_remote"}\'')
+    _ask(_settings(config), lambda call: fast.show_conflicts(call, include_resolved, as_json))
 
 
 @app.command()
@@ -225,17 +129,7 @@ def sync(
     """Show replication state, or bootstrap a new machine's empty store from Postgres (daemon stopped)."""
     settings = _settings(config)
     if not bootstrap:
-        result = _call(settings, "sync_status", {})
-        if as_json:
-            out.print_json(data=result)
-            return
-        hub = result.get("postgres") or {}
-        out.print(f"mode: {result['mode']}  pending: {result['pending_outbox']}  conflicts: {result['open_conflicts']}")
-        if hub:
-            state = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
-            out.print(f"postgres: {state}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}")
-            if hub.get("last_error"):
-                out.print(f"last error: {escape(hub['last_error'])}")
+        _ask(settings, lambda call: fast.show_sync(call, as_json))
         return
     if settings.postgres_dsn() is None:
         err.print("statusd: no postgres.dsn configured; nothing to bootstrap from", soft_wrap=True)
@@ -275,6 +169,83 @@ async def _bootstrap(settings: Settings) -> int:
                 return await rep.bootstrap(progress=report)
         finally:
             await rep.close()
+
+
+service_app = typer.Typer(no_args_is_help=True, help="Install statusd as a systemd user service or launchd agent.")
+app.add_typer(service_app, name="service")
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="print what would be written and run; change nothing")]
+
+
+def _config_file(config: Path | None) -> Path:
+    from statusd.paths import discover_config_file
+
+    path = config or discover_config_file()
+    if path is None:
+        err.print("statusd: no statusd.toml here or in the user config dir; copy config.example.toml", markup=False)
+        raise typer.Exit(78)
+    _settings(path)  # a unit that would exit 78 at once is not worth installing
+    return path
+
+
+def _print_plan(plan: Any) -> None:
+    if plan.text:
+        out.print(f"# {plan.path}", markup=False, highlight=False)
+        sys.stdout.write(plan.text)
+        sys.stdout.flush()
+    else:
+        out.print(f"would remove {plan.path}", markup=False, highlight=False)
+    for cmd in plan.commands:
+        out.print(f"would run: {' '.join(cmd)}", markup=False, highlight=False)
+
+
+@service_app.command("install")
+def service_install(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Write and enable a unit that runs this statusd for this project's config."""
+    from statusd import service_units as su
+
+    try:
+        plan = su.plan_install(_config_file(config))
+        if dry_run:
+            _print_plan(plan)
+            return
+        for note in su.install(plan):
+            out.print(note, markup=False, highlight=False)
+    except su.ServiceError as exc:
+        err.print(f"statusd: {exc}", markup=False)
+        raise typer.Exit(1) from None
+
+
+@service_app.command("uninstall")
+def service_uninstall(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Stop, disable and remove this project's unit."""
+    from statusd import service_units as su
+    from statusd.paths import discover_config_file
+
+    path = config or discover_config_file() or Path.cwd() / "statusd.toml"
+    plan = su.plan_uninstall(path)
+    if dry_run:
+        _print_plan(plan)
+        return
+    for note in su.uninstall(plan):
+        out.print(note, markup=False, highlight=False)
+
+
+@app.command()
+def doctor(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Check configuration, socket, store, Postgres, mirror and the installed service; say what to fix."""
+    from statusd import doctor as doc
+
+    checks = doc.run(config)
+    if as_json:
+        out.print_json(data=doc.as_json(checks))
+    else:
+        marks = {"ok": "[green]ok  [/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
+        for c in checks:
+            out.print(f"{marks[c.status]} {c.name:<20} {escape(c.detail)}", highlight=False, soft_wrap=True)
+            if c.fix and c.status in ("warn", "fail"):
+                out.print(f"     {'':<20} → {escape(c.fix)}", highlight=False, soft_wrap=True)
+        out.print("healthy" if doc.healthy(checks) else "[red]unhealthy[/]: fix the FAIL lines above", highlight=False)
+    raise typer.Exit(0 if doc.healthy(checks) else 1)
 
 
 from statusd import cli_transfer  # noqa: E402, F401 - registers ``import`` and ``export`` on ``app``

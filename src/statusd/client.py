@@ -35,6 +35,7 @@ from statusd.errors import (
     VersionMismatchError,
     from_payload,
 )
+from statusd.quick_client import DaemonNotRunningError, WrongDaemonError
 
 STORE_CHECK_SECONDS = 5.0
 
@@ -51,20 +52,6 @@ __all__ = [
     "VersionMismatchError",
     "WrongDaemonError",
 ]
-
-
-class WrongDaemonError(StatusdError):
-    code = "unavailable"
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"the daemon on {path} serves another project: {reason}", {"socket": str(path)})
-
-
-class DaemonNotRunningError(StatusdError):
-    code = "unavailable"
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'")
 
 
 def result_payload(result: types.CallToolResult) -> dict[str, Any]:

@@ -162,11 +162,27 @@ class SyncSection(_Section):
     write_mode: Literal["confirmed", "async"] = "confirmed"
     confirm_timeout_ms: int = Field(default=2000, ge=1, le=60000)
     pull_interval_s: float = Field(default=30.0, gt=0)
+    replay_retention_days: int = Field(default=90, ge=1, le=3650)
 
 
 class ArchiveSection(_Section):
     after_days: int = Field(default=365, ge=1)
     schedule: str = "30 3 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        if value == "local":
+            return value
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            hint = "use an IANA name such as 'UTC' or 'Europe/Berlin', or 'local'"
+            raise ValueError(f"unknown time zone {value!r}; {hint}") from None
+        return value
 
     @field_validator("schedule")
     @classmethod

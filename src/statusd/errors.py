@@ -11,8 +11,13 @@
     ├── UnavailableError              "unavailable"        (the daemon itself cannot serve)
     ├── ConfigError                   start-up only: a bad configuration key
     ├── StoreTooNewError              start-up only: the store was written by a newer statusd
-    └── StoreLockedError              start-up only: another daemon owns the store file
-        └── SocketInUseError          start-up only: another daemon listens on the socket path
+    ├── StoreLockedError              start-up only: another daemon owns the store file
+    │   └── SocketInUseError          start-up only: another daemon listens on the socket path
+    └── HubError                      replication only (sync/errors.py maps asyncpg errors to these)
+        ├── HubUnavailableError       transient: refused/reset/timed out/restarting; retry with backoff
+        ├── HubRejectedError          permanent for one operation: the hub refuses its data
+        └── HubFaultError             permanent for the hub as it stands (privileges, schema): retry slowly
+            └── SchemaTooNewError     (sync/pg_schema.py) the hub is newer than this statusd: sync pauses
 
 Each error builds its message from its identifiers and carries a JSON-safe ``details`` dict.
 ``to_payload`` is the single place that turns an error into the tool-error body of SPEC §4.2;
@@ -167,6 +172,28 @@ class SocketInUseError(StoreLockedError):
             "or stop the other daemon",
             {"path": path, "keys": ["project", "socket.path"]},
         )
+
+
+class HubError(StatusdError):
+    """The replication hub (PostgreSQL) failed a request; never a tool answer by itself."""
+
+    transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        self.sqlstate = sqlstate
+        super().__init__(message, {"sqlstate": sqlstate} if sqlstate else None)
+
+
+class HubUnavailableError(HubError):
+    transient = True
+
+
+class HubRejectedError(HubError):
+    """No retry can make the hub accept this operation (a data error, a refused value)."""
+
+
+class HubFaultError(HubError):
+    """The hub cannot take any operation until someone fixes it (privileges, a damaged schema)."""
 
 
 ERROR_CLASSES: dict[str, type[StatusdError]] = {

@@ -566,5 +566,5 @@ class ListConflictsArgs(Args):
 
 class ResolveConflictArgs(Args):
     id: IdText
-    resolution: Literal["keep_remote", "keep_local", "custom"]
+    resolution: Literal["keep_remote", "keep_local", "custom", "discard", "retry"]
     values: Metadata | None = Field(default=None, description="custom: field -> value")

@@ -92,13 +92,22 @@ def store_entities(path: Path) -> dict[str, dict[str, Any]]:
     """Every entity of a store, shaped like :func:`hub_entities`, minus retired duplicate vendors.
 
     A vendor that lost a duplicate-name race never reached the hub: it lives on, hidden, only in
-    the store of the machine that created it (and whole in the conflict record).
+    the store of the machine that created it (and whole in the conflict record); so does an entity
+    whose create the hub refused for good.
     """
     conn = store_connect(path)
     try:
         retired = {
             json.loads(op)["entity_id"]
             for (op,) in conn.execute("SELECT local_op FROM conflicts WHERE kind = 'duplicate'")
+        }
+        # Likewise an entity whose create the hub refused, until a retry sends it again.
+        retired |= {
+            ident
+            for (ident,) in conn.execute(
+                "SELECT entity_id FROM conflicts WHERE kind = 'rejected' AND remote_version IS NULL "
+                "AND (resolution IS NULL OR resolution IN ('keep_remote', 'discard'))"
+            )
         }
         out = {}
         for entity in ENTITIES.values():
@@ -269,11 +278,14 @@ def conflict_values(path: Path) -> dict[tuple[str, str], list[Any]]:
         for kind, fields, local_op in conn.execute("SELECT kind, fields, local_op FROM conflicts"):
             op = json.loads(local_op)
             if kind == "duplicate":
-                for k, c in op["changes"].items():
-                    out.setdefault((op["entity_id"], k), []).append(c["new"])
+                kept = [(k, c["new"]) for k, c in op["changes"].items()]
             else:
-                for k, c in json.loads(fields).items():
-                    out.setdefault((op["entity_id"], k), []).append(c["local"])
+                kept = [(k, c["local"]) for k, c in json.loads(fields).items()]
+            for k, value in kept:
+                out.setdefault((op["entity_id"], k), []).append(value)
+                if k == "metadata" and isinstance(value, dict):  # each key is a field of its own
+                    for mk, mv in value.items():
+                        out.setdefault((op["entity_id"], f"metadata.{mk}"), []).append(mv)
     finally:
         conn.close()
     return out
@@ -284,14 +296,20 @@ async def assert_no_lost_intent(intents: list[Intent], stores: list[Path], dsn: 
     was superseded by a later write of the same machine to the same field.
 
     "Reached the hub" means some accepted change set the field to the write's value: later writes may
-    have superseded it since. ``intents`` are in acknowledgement order. Values must be unique per
-    write for "exactly once" to mean anything.
+    have superseded it since. A field ``metadata.<key>`` is one metadata key (they merge one by one).
+    ``intents`` are in acknowledgement order. Values must be unique per write for "exactly once" to
+    mean anything.
     """
     rows = await hub_fetch(dsn, f"SELECT entity_id, changes::text FROM {schema}.changes")
     applied: dict[tuple[str, str], list[Any]] = {}
     for entity_id, changes in rows:
         for k, c in json.loads(changes).items():
             applied.setdefault((entity_id, k), []).append(c.get("new"))
+            old, new = c.get("old") or {}, c.get("new") or {}
+            if k == "metadata" and isinstance(old, dict) and isinstance(new, dict):
+                # Metadata merges key by key (SPEC §5.4): a key "reached the hub" when a change set it.
+                for mk in new.keys() - {mk for mk in old if old[mk] == new.get(mk)}:
+                    applied.setdefault((entity_id, f"metadata.{mk}"), []).append(new[mk])
     kept = [conflict_values(p) for p in stores]
     last = {(i.machine, i.entity_id, i.field): n for n, i in enumerate(intents)}
     lost, doubled = [], []

@@ -5,64 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
+from hub_support import apply, create_op, entity_row, op
 from sync_support import Fleet, hub_connect, pg_config, sync_status, wait_for
 
 from statusd.sync import pg_schema as hub_schema
-
-
-@pytest.fixture
-async def hub(pg_schema: tuple[str, str]) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
-    """A connection to a migrated hub schema of its own."""
-    dsn, schema = pg_schema
-    conn = await hub_connect(dsn)
-    try:
-        await hub_schema.migrate(conn, schema)
-        yield conn, schema
-    finally:
-        await conn.close()
-
-
-def op(
-    entity_id: str,
-    changes: dict[str, tuple[Any, Any]],
-    *,
-    base: int,
-    entity: str = "work_item",
-    op_id: str | None = None,
-    machine: str = "m1",
-) -> dict[str, Any]:
-    return {
-        "op_id": op_id or str(uuid.uuid4()),
-        "entity": entity,
-        "entity_id": entity_id,
-        "base_version": base,
-        "changes": {k: {"old": old, "new": new} for k, (old, new) in changes.items()},
-        "at": "2026-01-01T00:00:00Z",
-        "actor": "tester",
-        "machine": machine,
-        "via": "tool",
-    }
-
-
-def create_op(entity_id: str, entity: str = "work_item", **fields: Any) -> dict[str, Any]:
-    return op(entity_id, {k: (None, v) for k, v in fields.items()}, base=0, entity=entity)
-
-
-async def apply(conn: asyncpg.Connection, schema: str, o: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
-    raw = await conn.fetchval(f"SELECT {schema}.apply_op($1::jsonb, $2)::text", json.dumps(o), strict)
-    result: dict[str, Any] = json.loads(raw)
-    return result
-
-
-async def entity_row(conn: asyncpg.Connection, schema: str, ident: str) -> tuple[int, dict[str, Any]]:
-    row = await conn.fetchrow(f"SELECT version, data::text FROM {schema}.entities WHERE id = $1", ident)
-    assert row is not None
-    return row[0], json.loads(row[1])
 
 
 async def count(conn: asyncpg.Connection, sql: str, *args: Any) -> int:
@@ -355,6 +305,6 @@ async def test_offline_moves_that_would_close_a_parent_cycle_become_a_conflict(
     assert moved["data"].get("parent_id") is None and moved["data"]["priority"] == "high"
     hub_row = await conn.fetchrow(f"SELECT version, data::text FROM {schema}.entities WHERE id = $1", x)
     assert hub_row["version"] == 2 and json.loads(hub_row["data"]).get("parent_id") is None
-    # A strict (confirmed) move that would close the cycle is rejected outright.
+    # A strict (confirmed) move that would close the cycle is refused outright, saying why.
     rejected = await apply(conn, schema, op(x, {"parent_id": (None, y)}, base=2), strict=True)
-    assert rejected["verdict"] == "rejected"
+    assert rejected["verdict"] == "cycle" and "would close a cycle" in rejected["reason"]

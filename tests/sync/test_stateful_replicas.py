@@ -149,10 +149,12 @@ class Replicas(RuleBasedStateMachine):
         if not rows:
             return
         name, version = rows[pick % len(rows)]
-        metadata = {"extractor_version": self.unique("v")}
+        version_text = self.unique("v")
+        metadata = {"extractor_version": version_text}
         vendor = self.call(node, "update_vendor_status", name=name, version=version, status=status, metadata=metadata)
         if vendor is not None:
-            self.intents.append(Intent(node.index, vendor["id"], "metadata", vendor["metadata"]))
+            # Metadata merges key by key: the intent is the key this write set.
+            self.intents.append(Intent(node.index, vendor["id"], "metadata.extractor_version", version_text))
 
     @rule(n=NODE, pick=PICK, resolution=st.sampled_from(["keep_local", "keep_remote"]))
     def resolve_a_conflict(self, n: int, pick: int, resolution: str) -> None:

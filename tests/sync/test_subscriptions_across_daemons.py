@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -29,16 +30,18 @@ async def test_a_write_on_daemon_a_notifies_a_subscriber_on_daemon_b(tmp_path: P
                 item = await writer.call("create_work_item", {"item_type": "task", "title": "shared"})
                 assert item["sync"] == "confirmed"
                 uri = f"statusd://work-items/{item['id']}"
-                # Subscribing before the item reaches B is allowed: the first notice is its arrival.
-                assert (await watcher.request(1, "resources/subscribe", {"uri": uri}))["result"] == {}
-                arrived = await watcher.notification("notifications/resources/updated", within=30)
-                assert arrived["params"]["uri"] == uri
-                await writer.call(
-                    "update_work_item", {"id": item["id"], "version": item["version"], "title": "renamed"}
-                )
+                ids = itertools.count(1)
+
+                async def on_b() -> bool:
+                    return "result" in await watcher.request(next(ids), "resources/read", {"uri": uri})
+
+                await wait_for(on_b, within=30, what="the item to reach daemon B")
+                assert (await watcher.request(next(ids), "resources/subscribe", {"uri": uri}))["result"] == {}
+                update = {"id": item["id"], "version": item["version"], "title": "renamed"}
+                assert (await writer.call("update_work_item", update))["sync"] == "confirmed"
                 changed = await watcher.notification("notifications/resources/updated", within=30)
                 assert changed["params"]["uri"] == uri
-                read = await watcher.request(2, "resources/read", {"uri": uri})
+                read = await watcher.request(next(ids), "resources/read", {"uri": uri})
                 assert '"title":"renamed"' in read["result"]["contents"][0]["text"]
         finally:
             for task in tasks:

@@ -1,8 +1,15 @@
-"""The daemon process: open the store, listen, schedule archiving, shut down cleanly.
+"""The daemon process: open the store, listen, run upkeep, shut down cleanly.
+
+One ``AsyncExitStack`` owns every resource the daemon starts — store, listening socket, socket
+server, replicator task, scheduler — in start-up order, so whatever path leaves :meth:`Daemon.run`
+(SIGTERM, a start-up error, a crash in a task) stops exactly what was started, newest first. A
+new resource (the markdown mirror) is one more ``enter`` in :meth:`Daemon._start`.
 
 Start-up order is what systemd's READY=1 promises: the store is open and the socket listens.
-Postgres is never waited for. SIGTERM/SIGINT stop new calls, let in-flight calls finish (bounded),
-close the store and remove the socket, so the process exits 0 well within 5 s.
+Postgres is never waited for, and neither is the MCP SDK: the socket is bound first, READY is
+sent, and the SDK (about a second to import) loads while early connections wait in the accept
+queue (SPEC §11 P14). SIGTERM/SIGINT stop new calls, let in-flight calls finish (bounded), close
+the store and remove the socket, well within 5 s.
 """
 
 from __future__ import annotations
@@ -11,28 +18,38 @@ import asyncio
 import contextlib
 import enum
 import gc
+import importlib
 import logging
 import os
 import signal
-from typing import Any
+import sys
+import threading
+from collections.abc import AsyncIterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from statusd.config import Settings
-from statusd.daemon import systemd
-from statusd.daemon.server import SocketServer
+from statusd.daemon import listener, systemd
 from statusd.daemon.service import Service
-from statusd.errors import ConfigError
-from statusd.store import Store, WriteContext, report
+from statusd.daemon.upkeep import Upkeep
+from statusd.store import Store
 from statusd.sync.replicator import Replicator
+
+if TYPE_CHECKING:
+    from statusd.daemon.server import SocketServer
 
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 3.0
+TASK_STOP_SECONDS = 1.5
+SWITCH_INTERVAL_S = 0.0005
 
 
 class State(enum.Enum):
     NEW = "new"
+    STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
@@ -48,6 +65,7 @@ class Daemon:
         self.service: Service | None = None
         self.server: SocketServer | None = None
         self.replicator: Replicator | None = None
+        self.upkeep: Upkeep | None = None
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -57,75 +75,137 @@ class Daemon:
     async def run(self) -> None:
         if self.state is not State.NEW:
             raise RuntimeError(f"a Daemon runs once; this one is {self.state.value}. Create a new Daemon.")
-        s = self.settings
-        loop = asyncio.get_running_loop()
-        self.store = Store(
-            s.store.path,
-            synchronous=s.store.synchronous,
-            project=s.project,
-            replicated=s.replicated,
-        )
-        self.store.open()
+        self.state = State.STARTING
         try:
-            if self.store.moved_aside is not None:
-                log.warning("the unreadable store was kept at %s", self.store.moved_aside)
-            dsn = s.postgres_dsn()
-            if dsn is not None:
-                self.replicator = Replicator(
-                    self.store,
-                    dsn=dsn,
-                    password=s.postgres_password(),
-                    schema=s.postgres.schema_name,
-                    pull_interval_s=s.sync.pull_interval_s,
-                )
-                self.store.add_listener(self.replicator.wake)
-            self.service = Service(
-                self.store,
-                archive_after_days=s.archive.after_days,
-                mirror_enabled=False,
-                replicator=self.replicator,
-                write_mode=s.sync.write_mode,
-                confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
-            )
-            self.server = SocketServer(self.service, s.socket_path, owner=f"project {s.project!r} in {s.root}")
-            await self.server.start()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop)
-            scheduler = self._start_scheduler()
-            self.state = State.RUNNING
-            log.info("statusd serving project %s on %s (store %s)", s.project, s.socket_path, s.store.path)
-            systemd.ready()
-            mode = f"replicated via {s.postgres_dsn_redacted()}" if s.replicated else "standalone"
-            systemd.status(f"serving {s.project}: {mode}, store {s.store.path.name}")
-            self.ready.set()
-            # Start-up objects (SDK models, schemas, settings) live as long as the process: keep them
-            # out of every later collection, and collect young objects less often (p99 of a call).
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(20_000, 20, 20)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self.server.serve)
-                tg.start_soon(self._watchdog)
-                if systemd.watchdog_interval_s() is not None or os.environ.get("NOTIFY_SOCKET"):
-                    tg.start_soon(self._status_line)
-                if self.replicator is not None:
-                    tg.start_soon(self.replicator.run)
+            async with contextlib.AsyncExitStack() as stack:
+                await self._start(stack)
                 await self._stop.wait()
                 self.state = State.STOPPING
                 systemd.stopping()
-                await self._drain()
-                tg.cancel_scope.cancel()
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(Exception):
-                    loop.remove_signal_handler(sig)
-            if self.server is not None:
-                await self.server.close()
-            self.store.close()
-            self.state = State.STOPPED
+                if self.server is not None:
+                    await self._drain()
+            # Leaving the stack stopped, newest first: scheduler, replicator, server, socket, store.
             log.info("statusd stopped")
+        finally:
+            self.state = State.STOPPED
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        # First, before anything is visible: a SIGTERM that arrives once the socket file exists
+        # must find the handler, not the default action (which kills without cleaning up).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+            stack.callback(_remove_signal_handler, loop, sig)
+        store = Store(s.store.path, synchronous=s.store.synchronous, project=s.project, replicated=s.replicated)
+        store.open()
+        stack.callback(store.close)
+        self.store = store
+        if store.moved_aside is not None:
+            log.warning("the unreadable store was kept at %s", store.moved_aside)
+        dsn = s.postgres_dsn()
+        if dsn is not None:
+            self.replicator = Replicator(
+                store, dsn=dsn, password=s.postgres_password(), schema=s.postgres.schema_name,
+                pull_interval_s=s.sync.pull_interval_s,
+            )  # fmt: skip
+            store.add_listener(self.replicator.wake)
+        self.service = Service(
+            store,
+            archive_after_days=s.archive.after_days,
+            mirror_enabled=False,
+            replicator=self.replicator,
+            write_mode=s.sync.write_mode,
+            confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
+        )
+        owner = f"project {s.project!r} in {s.root}"
+        sock, lock, bound = listener.listen(s.socket_path, owner)
+        stack.callback(lock.release)
+        stack.callback(sock.close)
+        stack.callback(listener.remove_if_bound, s.socket_path, bound)
+        systemd.ready()
+        mode = f"replicated via {s.postgres_dsn_redacted()}" if s.replicated else "standalone"
+        systemd.status(f"serving {s.project}: {mode}, store {s.store.path.name}")
+        log.info("statusd listening for project %s on %s (store %s)", s.project, s.socket_path, s.store.path)
+
+        server_module = await self._load_server_module()
+        if server_module is None:
+            return  # stopped while the SDK was loading: nothing more to start
+        self.server = server_module.SocketServer(self.service, s.socket_path, owner=owner)
+        await self.server.start((sock, lock, bound))
+        stack.push_async_callback(self.server.close)
+        await stack.enter_async_context(self._task("server", self.server.serve()))
+        await stack.enter_async_context(self._task("watchdog", self._watchdog()))
+        if systemd.watchdog_interval_s() is not None or os.environ.get("NOTIFY_SOCKET"):
+            await stack.enter_async_context(self._task("status line", self._status_line()))
+        if self.replicator is not None:
+            await stack.enter_async_context(self._task("replicator", self.replicator.run()))
+        self.upkeep = await stack.enter_async_context(Upkeep(s, store, self.replicator))
+        self.service.jobs = self.upkeep.summary
+        self.state = State.RUNNING
+        self.ready.set()
+        log.info("statusd serving project %s", s.project)
+        # Start-up objects (SDK models, schemas, settings) live as long as the process: keep them
+        # out of every later collection, and collect young objects less often (p99 of a call).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
+        # A reader thread running a long report holds the GIL for up to one switch interval at a
+        # time; 5 ms (the default) would be every waiting point read's added latency (P17).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+    async def _load_server_module(self) -> ModuleType | None:
+        """Import the SDK-based server on a daemon thread; None if a stop came first.
+
+        Not ``asyncio.to_thread``: ``asyncio.run`` joins its executor's threads on the way out, so a
+        SIGTERM during a slow import (seconds on a busy machine) would wait for the import to finish.
+        """
+        loop = asyncio.get_running_loop()
+        loaded: asyncio.Future[ModuleType] = loop.create_future()
+
+        def deliver(fn: Any, value: Any) -> None:
+            if not loaded.done():
+                fn(value)
+
+        def work() -> None:
+            try:
+                module = importlib.import_module("statusd.daemon.server")
+            except BaseException as exc:
+                with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
+                    loop.call_soon_threadsafe(deliver, loaded.set_exception, exc)
+            else:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(deliver, loaded.set_result, module)
+
+        threading.Thread(target=work, name="statusd-sdk-import", daemon=True).start()
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait([loaded, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not loaded.done():
+            loaded.cancel()
+            return None
+        return loaded.result()
+
+    @contextlib.asynccontextmanager
+    async def _task(self, name: str, coro: Any) -> AsyncIterator[asyncio.Task[Any]]:
+        """Run ``coro`` as a task for the life of the block; a task that dies stops the daemon."""
+        task = asyncio.create_task(coro, name=name)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            if not t.cancelled() and t.exception() is not None and self.state is State.RUNNING:
+                log.error("%s failed; stopping", name, exc_info=t.exception())
+                self.stop()
+
+        task.add_done_callback(done)
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                async with asyncio.timeout(TASK_STOP_SECONDS):
+                    await task
 
     async def _drain(self) -> None:
         """Refuse new calls, then wait (bounded) for the ones in flight."""
@@ -160,22 +240,7 @@ class Daemon:
             systemd.watchdog_ping()
             await anyio.sleep(interval / 2)
 
-    def _start_scheduler(self) -> Any:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-        from apscheduler.triggers.cron import CronTrigger
 
-        try:
-            trigger = CronTrigger.from_crontab(self.settings.archive.schedule, timezone="UTC")
-        except ValueError as exc:  # whatever the configuration's own check let through
-            raise ConfigError("archive.schedule", f"not a valid cron expression: {exc}") from None
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        scheduler.add_job(self._archive, trigger, id="archive")
-        scheduler.start()
-        return scheduler
-
-    async def _archive(self) -> None:
-        assert self.store is not None
-        result = await self.store.write(
-            report.archive, WriteContext(actor="statusd-archiver"), self.settings.archive.after_days
-        )
-        log.info("archiving: %s", result)
+def _remove_signal_handler(loop: asyncio.AbstractEventLoop, sig: int) -> None:
+    with contextlib.suppress(Exception):
+        loop.remove_signal_handler(sig)

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import socket
-import stat
-import struct
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +24,12 @@ from mcp.shared.message import SessionMessage
 from statusd.daemon import resources
 from statusd.daemon.batches import Batches, error_answer
 from statusd.daemon.fastpath import FastToolCalls
+from statusd.daemon.listener import SocketLock, peer_uid, prepare_socket_dir
 from statusd.daemon.protocol import CONNECTION_CLIENT, build_mcp_server
 from statusd.daemon.service import Service
 from statusd.daemon.sessions import CURRENT, Session, Sessions
 from statusd.daemon.transport import HELLO_PREFIX, LineReader, LineWriter
-from statusd.errors import ConfigError, SocketInUseError
+from statusd.errors import ConfigError
 from statusd.limits import MAX_REQUEST_BYTES
 from statusd.paths import socket_path_problem
 
@@ -42,53 +39,6 @@ log = logging.getLogger(__name__)
 EOF_GRACE_SECONDS = 60.0
 
 
-def peer_uid(sock: socket.socket) -> int | None:
-    """The connecting process's uid (SO_PEERCRED on Linux, LOCAL_PEERCRED on BSD/macOS)."""
-    if hasattr(socket, "SO_PEERCRED"):
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", creds)[1])
-    if sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
-        local_peercred = 0x001
-        raw = sock.getsockopt(0, local_peercred, struct.calcsize("iih16i"))
-        return int(struct.unpack("iih16i", raw)[1])
-    return None  # pragma: no cover
-
-
-def prepare_socket_dir(path: Path) -> None:
-    """Create the socket's directory 0700 and refuse one that others can enter."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.parent.stat()
-    if st.st_uid != os.getuid():
-        raise PermissionError(f"socket directory {path.parent} belongs to another user")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(path.parent, 0o700)
-
-
-class SocketLock:
-    """An exclusive lock on ``<socket>.lock`` held for the daemon's life; it names its holder."""
-
-    def __init__(self, path: Path, owner: str = "") -> None:
-        self.path = path.with_name(path.name + ".lock")
-        self.socket = path
-        self.owner = owner
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid, _, owner = os.pread(fd, 4096, 0).decode(errors="replace").partition("\n")
-            os.close(fd)
-            raise SocketInUseError(str(self.socket), pid.strip() or None, owner.strip() or None) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n{self.owner}".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class Answers:
@@ -264,7 +214,12 @@ class SocketServer:
         self.connections = 0
         self.answers = Answers()
 
-    async def start(self) -> None:
+    async def start(self, listening: tuple[socket.socket, SocketLock, tuple[int, int]] | None = None) -> None:
+        """Serve on the socket, binding it now or adopting one bound early (``listener.listen``)."""
+        if listening is not None:
+            sock, self._lock, self._bound = listening
+            self._server = await asyncio.start_unix_server(self._on_connection, sock=sock, limit=MAX_REQUEST_BYTES)
+            return
         problem = socket_path_problem(self.path)
         if problem is not None:
             raise ConfigError("socket.path", problem)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from statusd.errors import (
+    CycleDetectedError,
     DuplicateError,
     NotFoundError,
     StatusdError,
@@ -77,6 +78,8 @@ class Service:
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        # Scheduled upkeep's last runs and outcomes (set by the daemon once its scheduler runs).
+        self.jobs: Callable[[], dict[str, Any]] = dict
 
     def now(self) -> str:
         return self.store.clock()
@@ -133,6 +136,13 @@ class Service:
         row = self.store.reader.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()
         return int(row[0])
 
+    def rejected_operations(self) -> int:
+        """Open records of operations the hub refused for good (counted in open_conflicts too)."""
+        row = self.store.reader.execute(
+            "SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL AND kind = 'rejected'"
+        ).fetchone()
+        return int(row[0])
+
     def sync_summary(self) -> dict[str, Any]:
         pending = self.store.reader.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
         hub = self.replicator.summary() if self.replicator is not None else None
@@ -145,10 +155,12 @@ class Service:
             "last_push_at": hub["last_push_at"] if hub else None,
             "last_pull_at": hub["last_pull_at"] if hub else None,
             "open_conflicts": self.open_conflicts(),
+            "rejected_operations": self.rejected_operations(),
             "mirror": {"enabled": self.mirror_enabled, "state": "not_running"},
             "schema_versions": {"store": self.store.schema_version(), "store_latest": store_schema.LATEST_VERSION},
             "store_path": str(self.store.path),
             "daemon_started_at": self.started_at,
+            "jobs": self.jobs(),
         }
 
     async def call(
@@ -227,3 +239,8 @@ def _raise_rejection(outcomes: list[dict[str, Any]]) -> None:
             )
         if o.get("verdict") == "duplicate":
             raise DuplicateError(o["entity"], "name", str((o.get("data") or {}).get("name", "")))
+        if o.get("verdict") == "cycle":
+            raise CycleDetectedError(str(o.get("reason") or "this change would close a cycle"), id=o["entity_id"])
+        if o.get("verdict") == "invalid":  # the hub refused the values for good; nothing was kept
+            reason = f"refused by the hub: {o.get('reason')}"
+            raise ValidationError([{"field": f, "message": reason} for f in o.get("fields") or ["(operation)"]])

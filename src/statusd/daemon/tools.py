@@ -78,6 +78,8 @@ async def _query_work_item(svc: Service, a: m.QueryWorkItemArgs, call: Call) -> 
 
 
 async def _list_work_items(svc: Service, a: m.ListWorkItemsArgs, call: Call) -> dict[str, Any]:
+    if a.text is not None:  # a substring scan over every live item: off the loop
+        return await svc.store.read_off_loop(workitems.list_items, a, svc.now())
     return svc.store.read(workitems.list_items, a, svc.now())
 
 
@@ -142,7 +144,7 @@ async def _update_configuration(svc: Service, a: m.UpdateConfigurationArgs, call
 
 
 async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Call) -> dict[str, Any]:
-    status = svc.store.read(report.full_status, svc.now())
+    status = await svc.store.read_off_loop(report.full_status, svc.now())
     status["sync"] = svc.sync_summary()
     status["generated_at"] = svc.now()
     if a.output_format == "markdown":
@@ -173,11 +175,11 @@ async def _trigger_archiving(svc: Service, a: m.NoArgs, call: Call) -> dict[str,
 
 
 async def _query_archived(svc: Service, a: m.QueryArchivedArgs, call: Call) -> dict[str, Any]:
-    return svc.store.read(workitems.list_items, a, svc.now(), archived=True)
+    return await svc.store.read_off_loop(workitems.list_items, a, svc.now(), archived=True)
 
 
 async def _query_history(svc: Service, a: m.QueryHistoryArgs, call: Call) -> dict[str, Any]:
-    return svc.store.read(history.query, a)
+    return await svc.store.read_off_loop(history.query, a)
 
 
 async def _sync_status(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
@@ -395,7 +397,7 @@ TOOLS: dict[str, Tool] = {
         _tool("sync_status", "Replication and mirror state of this daemon.", m.NoArgs, _sync_status),
         _tool(
             "list_conflicts",
-            "Writes that clashed with another machine's: per field base, local and remote values.",
+            "Writes that clashed with another machine's or that the hub refused: per field base, local, remote.",
             m.ListConflictsArgs,
             _list_conflicts,
         ),
@@ -411,7 +413,7 @@ TOOLS: dict[str, Tool] = {
         ),
         _tool(
             "resolve_conflict",
-            "Settle a conflict: keep_remote, keep_local, or custom with values for the disputed fields.",
+            "Settle a conflict: keep_remote (discard), keep_local (retry), or custom with values for disputed fields.",
             m.ResolveConflictArgs,
             _resolve_conflict,
             writes=True,

@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import stat
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,9 @@ from statusd.models import Via, now_iso
 from statusd.store import schema
 
 log = logging.getLogger(__name__)
+
+HEAVY_READERS = 2  # threads for long reads; point reads stay on the loop thread
+READER_NICE = 10
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -90,6 +94,13 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
+def _lower_priority() -> None:
+    """Run this reader thread at a lower CPU priority: on a busy machine the loop thread's point
+    reads then win the CPU over a long report (Linux schedules threads individually)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
+
+
 class Store:
     """Open with ``async with Store(path, machine=...) as store``."""
 
@@ -116,6 +127,10 @@ class Store:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._pool_conns: list[sqlite3.Connection] = []
+        self._pool_local = threading.local()
+        self._pool_lock = threading.Lock()
         self._listeners: list[Callable[[WriteContext], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -145,6 +160,9 @@ class Store:
             self._reader = _connect(self.path, self.synchronous)
             self._reader.execute("PRAGMA query_only=ON")
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statusd-writer")
+            self._read_pool = ThreadPoolExecutor(
+                max_workers=HEAVY_READERS, thread_name_prefix="statusd-reader", initializer=_lower_priority
+            )
             from statusd.store import configuration  # late: configuration imports this module
 
             self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine), self.project)
@@ -153,10 +171,15 @@ class Store:
             raise
 
     def close(self) -> None:
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            self._read_pool = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        for conn in (self._reader, self._writer):
+        with self._pool_lock:
+            pooled, self._pool_conns = self._pool_conns, []
+        for conn in (*pooled, self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
@@ -216,6 +239,33 @@ class Store:
     def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs) -> T:
         """Run a read function on the loop thread, inside one read transaction."""
         conn = self.reader
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args, **kw)
+        finally:
+            conn.execute("COMMIT")
+
+    async def read_off_loop(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run a long read (a report, a scan) on a reader thread with its own read-only connection.
+
+        The loop keeps serving point reads meanwhile: a 100,000-item report takes tens of
+        milliseconds, and on the loop every other call would wait for all of it (SPEC §11 P17).
+        """
+        if self._read_pool is None:
+            raise RuntimeError("the store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, lambda: self._pooled_read(fn, args, kw))
+
+    def _pooled_read(self, fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._pool_local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, self.synchronous)
+            conn.execute("PRAGMA query_only=ON")
+            self._pool_local.conn = conn
+            with self._pool_lock:
+                self._pool_conns.append(conn)
         conn.execute("BEGIN")
         try:
             return fn(conn, *args, **kw)
@@ -285,6 +335,20 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
         return result
+
+    async def maintain(self) -> dict[str, Any]:
+        """``PRAGMA optimize`` and a passive WAL checkpoint, on the writer thread between transactions."""
+        if self._executor is None:
+            raise RuntimeError("the store is not open")
+
+        def work() -> dict[str, Any]:
+            conn = self._writer
+            assert conn is not None
+            conn.execute("PRAGMA optimize")
+            busy, wal_pages, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return {"optimized": True, "wal_pages": wal_pages, "checkpointed_pages": moved, "busy": bool(busy)}
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def meta(self, key: str) -> str | None:
         row = self.reader.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -93,6 +93,17 @@ def add(conn: sqlite3.Connection, ctx: WriteContext, args: DependencyArgs) -> di
     return ent.insert(conn, ctx, DEPENDENCY, values, ident)
 
 
+def check_no_cycle(conn: sqlite3.Connection, work_item_id: str, depends_on_id: str, dependency_type: str) -> None:
+    """Raise CycleDetectedError when this edge, made live, would close a cycle."""
+    waiter, prereq = _waiter_prereq(work_item_id, depends_on_id, dependency_type)
+    if waiter == prereq or _reaches(conn, prereq, waiter):
+        raise CycleDetectedError(
+            f"{waiter} waiting for {prereq} would close a cycle: {prereq} already waits for {waiter}",
+            work_item_id=work_item_id,
+            depends_on_id=depends_on_id,
+        )
+
+
 def remove(conn: sqlite3.Connection, ctx: WriteContext, args: DependencyArgs) -> dict[str, Any]:
     a = ent.load(conn, WORK_ITEM, args.work_item_id, "work_item_id")
     b = ent.load(conn, WORK_ITEM, args.depends_on_id, "depends_on_id")

@@ -212,12 +212,19 @@ def new_machine_id() -> str:
     return f"{socket.gethostname()[:40]}:{secrets.token_hex(4)}"
 
 
+def _conflict_reasons(conn: sqlite3.Connection) -> None:
+    # Operations the hub refuses for good are kept as conflict records of kind 'rejected'; the
+    # reason says why (the hub's error), as cycle conflicts say which cycle they would close.
+    conn.execute("ALTER TABLE conflicts ADD COLUMN reason TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_replication", _replication),
     ("0003_covering_live_index", _covering_live_index),
     ("0004_replication_indexes", _replication_indexes),
     ("0005_machine_id", _machine_id),
+    ("0006_conflict_reasons", _conflict_reasons),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

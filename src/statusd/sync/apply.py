@@ -19,6 +19,7 @@ from statusd.store import deployments
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
+from statusd.sync.set_aside import reopen_resolution, set_aside, withdraw_create
 
 
 def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
@@ -181,16 +182,25 @@ def settle(
             enqueue_full_state(conn, ctx, op["entity"], op["entity_id"], before_seq=op["seq"])
             outcomes.append({"op_id": op["op_id"], "verdict": "missing"})
             continue
+        if kind == "invalid":  # refused for good: kept as a record; the store shows the hub's state
+            set_aside(conn, ctx, op, verdict)
+            if "data" in verdict and has_pending(conn, op["entity_id"]):
+                _unapply(conn, ctx, op)
         conn.execute("DELETE FROM outbox WHERE op_id = ?", (op["op_id"],))
-        if kind == "rejected":
+        if kind in ("rejected", "cycle"):
             conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
-        if kind in ("conflict", "duplicate") and not op.get("strict"):  # a waiting caller is told instead
+            reopen_resolution(conn, op)
+            if "data" not in verdict and op["base_version"] == 0:  # a refused confirmed create: its caller was told
+                withdraw_create(conn, ctx, op)
+        # A waiting caller is told instead, unless queued writes of the same vendor stand behind it.
+        withdrawn = bool(kind == "duplicate" and op.get("strict") and not has_pending(conn, op["entity_id"]))
+        if (kind == "conflict" and not op.get("strict")) or (kind == "duplicate" and not withdrawn):
             fields = verdict.get("conflicts") or {
                 "name": {"base": None, "local": op["changes"].get("name", {}).get("new"), "remote": None}
             }
             conn.execute(
-                "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new_id(),
                     op["entity"],
@@ -200,10 +210,14 @@ def settle(
                     ent.dumps(op if kind == "conflict" else _with_queued_changes(conn, op)),
                     verdict.get("version"),
                     ctx.now,
+                    verdict.get("reason"),
                 ),
             )
             ctx.changed_entities.add("conflict")  # the store's listeners hear of it (MCP log message)
-        if kind == "duplicate":
+        if withdrawn:  # its caller heard "duplicate": the create never happened anywhere
+            conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
+            withdraw_create(conn, ctx, op)
+        elif kind == "duplicate":
             _retire_local_duplicate(conn, ctx, op)
         if "data" in verdict and not has_pending(conn, verdict["entity_id"]):
             apply_state(
@@ -212,6 +226,20 @@ def settle(
             )  # fmt: skip
         outcomes.append({"op_id": op["op_id"], "entity": op["entity"], "base_version": op["base_version"], **verdict})
     return outcomes
+
+
+def _unapply(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:
+    """Put back this op's old values where the local row still shows its new ones."""
+    entity = ENTITIES[op["entity"]]
+    row = ent.get(conn, entity, op["entity_id"])
+    if row is None:
+        return
+    data = {name: row[name] for name in entity.fields}
+    for k, c in op["changes"].items():
+        if k in data and data[k] == c.get("new"):
+            data[k] = c.get("old")
+    data.update(created_at=row["created_at"], created_by=row["created_by"])
+    apply_state(conn, ctx, entity.name, row["id"], row["version"], data, row["updated_at"], row["updated_by"])
 
 
 def _with_queued_changes(conn: sqlite3.Connection, op: dict[str, Any]) -> dict[str, Any]:

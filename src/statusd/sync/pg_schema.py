@@ -11,22 +11,30 @@ one server-side call, so a push costs one round trip.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
+
+from statusd.errors import HubFaultError
+from statusd.sync import pg_schema_v2
 
 SCHEMA_LOCK_KEY = 0x5A7D_0001  # advisory lock guarding migrations (namespaced further by schema name)
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class SchemaTooNewError(Exception):
+class SchemaTooNewError(HubFaultError):
+    """The hub was migrated by a newer statusd: sync pauses, local work goes on (SPEC §5.1)."""
+
     def __init__(self, found: int, known: int) -> None:
         super().__init__(
             f"the Postgres schema is at version {found} but this statusd understands up to {known}; "
             "sync is paused (local work continues) until statusd is upgraded"
         )
+        self.details = {"found": found, "known": known}
         self.found = found
         self.known = known
 
@@ -210,7 +218,25 @@ $fn$;
 """
 
 
-MIGRATIONS: list[tuple[str, Callable[[str], str]]] = [("0001_hub", _v1)]
+def _v3_upkeep(s: str) -> str:
+    # One row per hub-wide upkeep job: the machine that last ran it and when. Claiming the row
+    # (an upsert that only succeeds once the interval has passed) is what lets one machine prune.
+    return f"""
+CREATE TABLE {s}.upkeep (
+    job text PRIMARY KEY,
+    last_run_at timestamptz NOT NULL,
+    machine text NOT NULL,
+    outcome jsonb NOT NULL DEFAULT '{{}}'
+);
+CREATE INDEX ops_applied_at ON {s}.ops (applied_at);
+"""
+
+
+MIGRATIONS: list[tuple[str, Callable[[str], str]]] = [
+    ("0001_hub", _v1),
+    ("0002_per_key_metadata_and_edge_cycles", pg_schema_v2.v2),
+    ("0003_upkeep", _v3_upkeep),
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -243,3 +269,13 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> int:
             await conn.execute(sql(s))
             await conn.execute(f"INSERT INTO {s}.schema_version(version, name) VALUES ($1, $2)", number, name)
         return max(int(have), LATEST_VERSION)
+
+
+async def entity_state(conn: asyncpg.Connection, schema: str, ident: str) -> dict[str, Any] | None:
+    """The hub's current state of one entity (version, data, updated_at, updated_by), or None."""
+    row = await conn.fetchrow(
+        f"SELECT version, data::text, updated_at, updated_by FROM {schema}.entities WHERE id = $1", ident
+    )
+    if row is None:
+        return None
+    return {"version": row[0], "data": json.loads(row[1]), "updated_at": row[2], "updated_by": row[3]}
