@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import signal
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from statusd.client import StatusdClient
 
@@ -21,6 +24,20 @@ from statusd.client import StatusdClient
 def short_socket_dir() -> Path:
     """A short directory for sockets: AF_UNIX paths must stay under ~107 bytes."""
     return Path(tempfile.mkdtemp(prefix="sd-", dir="/tmp"))
+
+
+async def until(condition: Callable[[], Any], within: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``condition`` (plain or async) until it returns something truthy; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await anyio.sleep(0.01)
 
 
 class DaemonProcess:
@@ -97,7 +114,14 @@ class DaemonProcess:
 @contextmanager
 def running_daemon(root: Path) -> Iterator[DaemonProcess]:
     """A started daemon that must exit 0 on SIGTERM when the block ends."""
-    proc = DaemonProcess(root).start()
+    with running_daemon_with(root, "") as proc:
+        yield proc
+
+
+@contextmanager
+def running_daemon_with(root: Path, extra_config: str) -> Iterator[DaemonProcess]:
+    """``running_daemon`` with extra configuration text (e.g. a ``[postgres]`` section)."""
+    proc = DaemonProcess(root, extra_config=extra_config).start()
     try:
         yield proc
         code = proc.stop()

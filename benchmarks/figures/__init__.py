@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import imports, operations, reads, replication, scale, subscriptions, surface, writes
+from benchmarks.figures import imports, mirror, operations, reads, replication, scale, subscriptions, surface, writes
 from benchmarks.harness import Env
 
 
@@ -32,6 +32,7 @@ FIGURES: dict[str, Figure] = {
         Figure("P5", "20 concurrent clients, 70% reads / 30% writes; the seed's 100 ops", writes.p5_concurrency),
         Figure("P6", "replay of queued writes after an outage / bootstrap pull", replication.p6_outbox),
         Figure("P7", "write on daemon A visible in daemon B's store", replication.p7_propagation),
+        Figure("P8", "markdown mirror: change → file, save → store, render at scale", mirror.p8_mirror),
         Figure("P10", "tools/list size", surface.p10_tools_list),
         Figure("P11", "statusd mcp spawn to first answer", surface.p11_bridge_spawn),
         Figure("P12", "P1 on a replicated daemon with Postgres behind +50 ms", replication.p12_slow_hub),
@@ -39,13 +40,14 @@ FIGURES: dict[str, Figure] = {
         Figure("P13", "CLI command wall time", operations.p13_cli),
         Figure("P14", "daemon start → READY", operations.p14_startup),
         Figure("P15", "N daemons on one Postgres: visibility, hub throughput, connections", scale.p15_scale),
-        Figure("P17", "P1 while another client loops generate_full_status at 100,000 items",
-               operations.p17_reads_under_report_load),
+        Figure(
+            "P17",
+            "P1 while another client loops generate_full_status at 100,000 items",
+            operations.p17_reads_under_report_load,
+        ),
         Figure("P16", "change → resources/updated to a subscriber", subscriptions.p16_subscription_latency),
         Figure("I1", "import 10,000 beads records while other clients call (issue 11)", imports.i1_import),
     )
 }
 
-PLANNED: dict[str, str] = {
-    "P8": "markdown mirror round trips (needs the mirror)",
-}
+PLANNED: dict[str, str] = {}

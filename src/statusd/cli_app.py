@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from statusd import cli_fast as fast
 from statusd.config import Settings, load_settings
-from statusd.errors import ConfigError, StatusdError
+from statusd.errors import ConfigError, StatusdError, StoreLockedError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local-first project status for AI assistants.")
 # Printed data is user text: no ":name:" emoji substitution; errors stay one line for journald and grep.
@@ -118,6 +118,79 @@ def conflicts(
 ) -> None:
     """List writes that clashed with another machine's (resolve with the resolve_conflict tool)."""
     _ask(_settings(config), lambda call: fast.show_conflicts(call, include_resolved, as_json))
+
+
+@app.command()
+def migrate(
+    path: Annotated[Path, typer.Argument(help="the status file to import, e.g. .project_status.md")],
+    config: ConfigOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would be imported; change nothing")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a legacy or free-form status file (one transaction, five reconciliation checks, PATH.backup)."""
+    settings = _settings(config)
+    path = path.expanduser().absolute()
+    try:
+        result = _migrate_here(settings, path, dry_run)
+    except StoreLockedError:  # the daemon owns the store: it runs the migration
+        answer: dict[str, Any] = {}
+        args = {"path": str(path), "dry_run": dry_run}
+        _ask(settings, lambda call: answer.update(call("migrate_legacy_markdown", args)))
+        result = answer
+    except StatusdError as exc:
+        err.print(f"statusd: {exc.message}", soft_wrap=True, markup=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        out.print_json(data=result)
+    else:
+        _print_migration(result)
+    raise typer.Exit(0 if result.get("success") else 1)
+
+
+def _migrate_here(settings: Settings, path: Path, dry_run: bool) -> dict[str, Any]:
+    from rich.progress import Progress
+
+    from statusd.config import machine_name
+    from statusd.store import Store
+    from statusd.sync.migrate import migrate_path_sync
+
+    store = Store(settings.store.path, machine=machine_name(), replicated=settings.replicated, project=settings.project)
+    store.open()
+    try:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("importing", total=None)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            mirror_path = settings.mirror.path if settings.mirror.enabled else None
+            return migrate_path_sync(store, path, mirror_path=mirror_path, dry_run=dry_run, progress=report)
+    finally:
+        store.close()
+
+
+def _print_migration(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    verdict = "dry run (nothing changed)" if result.get("dry_run") else "migrated"
+    if not result.get("success"):
+        verdict = "FAILED, rolled back (nothing imported, file untouched)"
+    out.print(f"{result.get('path')}: {verdict}", markup=False)
+    table = Table("check", "source", "migrated", "match", box=None)
+    for name, check in result.get("reconciliation", {}).items():
+        match = "yes" if check["match"] else "NO"
+        if "source" in check:
+            table.add_row(name, str(check["source"]), str(check["migrated"]), match)
+        else:
+            table.add_row(name, "", f"{check.get('completeness_percentage')}% complete", match)
+    out.print(table)
+    out.print(f"data preserved: {result.get('data_preservation_percentage')}%", markup=False)
+    if result.get("backup"):
+        out.print(f"backup: {result['backup']}", markup=False)
+    for warning in result.get("migration_warnings", []):
+        out.print(f"warning: {warning}", markup=False, style="yellow")
+    for line in result.get("abbreviated_commit_hashes", []):
+        out.print(f"abbreviated commit hash: {line}", markup=False)
 
 
 @app.command()

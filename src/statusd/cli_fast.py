@@ -77,6 +77,10 @@ def show_status(call: Callable[..., dict[str, Any]], project: str, as_json: bool
     if hub:
         reach = "reachable" if hub["reachable"] else f"unreachable since {hub['down_since']}"
         lines.append(f"Postgres: {reach}; last push {hub['last_push_at']}; last pull {hub['last_pull_at']}")
+    mirror = sync.get("mirror") or {}
+    if mirror.get("enabled"):
+        reason = f": {mirror['reason']}" if mirror.get("reason") else ""
+        lines.append(f"Mirror: {mirror['state']} ({mirror['path']}){reason}")
     lines += _job_lines(sync, "Job")
     lines += [f"warning: {w}" for w in full.get("warnings", [])]
     sys.stdout.write("\n".join(lines) + "\n")

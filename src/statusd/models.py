@@ -525,6 +525,12 @@ class GenerateStatusArgs(Args):
     output_format: Literal["json", "markdown"] = "json"
 
 
+class MigrateLegacyArgs(Args):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    dry_run: bool = False
+    prompts_dir: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+
+
 class QueryArchivedArgs(Args):
     item_type: ItemType | None = None
     status: ItemStatus | None = None

@@ -1,8 +1,8 @@
 """Seed scenario 8: full status generation (the JSON report) and archiving.
 
 The seed's "< 100 ms" is benchmark figure P3 (``generate_full_status`` on seed-sized data), not a
-test. The seed's markdown-format test is not ported here: this build's ``generate_full_status``
-does not render markdown yet (it answers with a ``markdown_unavailable`` warning).
+test. In the markdown-format test the seed expects deployment headings dated 2025; its fixture
+records the deployments "now", so the heading is checked for the current year.
 """
 
 from __future__ import annotations
@@ -84,6 +84,36 @@ async def test_full_status_generation_performance(daemon):
         assert len(enhancements_summary) == 8
         assert all("priority" in e for e in enhancements_summary)
         assert all("target_quarter" in e for e in enhancements_summary)
+
+
+async def test_generated_markdown_format_compatibility(daemon):
+    """Given: full status generation complete
+    When: markdown output is requested
+    Then: the output matches the legacy .project_status.md format
+    """
+    async with daemon.client("claude-code") as mcp_client:
+        await full_project_data(mcp_client)
+        response = await mcp_client.call("generate_full_status", {"output_format": "markdown"})
+    markdown_content = response["markdown"]
+
+    assert "# Project Status" in markdown_content
+    assert "## Vendors" in markdown_content
+    assert "## Deployments" in markdown_content
+    assert "## Future Enhancements" in markdown_content
+
+    assert "vendor_0: operational" in markdown_content or "vendor_0: broken" in markdown_content
+    assert "(10/12 tests passed, 2 skipped)" in markdown_content
+
+    assert f"### {datetime.now(UTC).year}-" in markdown_content  # the seed: "### 2025-"
+    assert "PR #" in markdown_content
+    assert "Commit:" in markdown_content
+
+    assert "Priority:" in markdown_content
+    assert "Q1 2026" in markdown_content or "Q2 2026" in markdown_content
+
+    # And it is the mirror's document: the file the daemon keeps shows the same sections.
+    assert response["warnings"] == []
+    assert markdown_content.count("^") >= 45 + 50 + 10 + 8  # every entity line carries its short id
 
 
 def seed_old_work_items(store_path: Path, count: int, days_ago: int) -> None:

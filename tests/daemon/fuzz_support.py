@@ -498,6 +498,10 @@ def field_value(tool: str, key: str, schema: dict[str, Any], args: dict[str, Any
         return text_between(0, 200) | huge_text.map(lambda s: s[:20_000])
     if key == "text":
         return text_between(1, 8) | st.sampled_from(["seed", "%", "_", "\\", "'"])
+    if tool == "migrate_legacy_markdown" and key == "path":
+        # Files the daemon's project directory really has (relative paths resolve there): its own
+        # mirror (a re-import: nothing new), its config and its log (free-form text, nothing to import).
+        return st.sampled_from([".project_status.md", "statusd.toml", "daemon.log"]) | from_schema(schema)
     return from_schema(schema)
 
 

@@ -6,20 +6,18 @@ import contextlib
 import sqlite3
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import anyio
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from daemon_support import DaemonProcess, running_daemon
+from daemon_support import DaemonProcess, running_daemon, until  # noqa: F401 (re-exported for the daemon tests)
 from statusd.models import CreateWorkItemArgs, iso
 from statusd.store import Store, WriteContext, workitems
 
@@ -36,18 +34,6 @@ def module_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonPr
 def statusd_cmd(*args: str) -> list[str]:
     """The ``statusd`` console script, run with this interpreter (the venv's)."""
     return [sys.executable, "-m", "statusd.cli", *args]
-
-
-async def until(condition: Callable[[], Any], within: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await anyio.sleep(0.01)
 
 
 @asynccontextmanager

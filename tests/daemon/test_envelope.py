@@ -33,7 +33,7 @@ async def test_reads_and_writes_carry_the_envelope(daemon):
         assert write["warnings"] == []
         assert write["sync"] == "local_only"
         assert write["wrote_to_store"] is True
-        assert write["wrote_to_markdown"] is False
+        assert write["wrote_to_markdown"] is True  # the mirror is on by default (mirror.enabled)
     for result in (read, report):
         assert result["success"] is True
         assert result["data_source"] == "local_store"
@@ -79,7 +79,7 @@ async def test_raw_call_tool_results(daemon):
         assert json.loads(ok.content[0].text) == ok.structured_content
         item = ok.structured_content
         assert item["success"] is True and item["data_source"] == "local_store" and item["warnings"] == []
-        assert (item["sync"], item["wrote_to_store"], item["wrote_to_markdown"]) == ("local_only", True, False)
+        assert (item["sync"], item["wrote_to_store"], item["wrote_to_markdown"]) == ("local_only", True, True)
 
         await session.call_tool("update_work_item", {"id": item["id"], "version": 1, "title": "raw 2"})
         stale = await session.call_tool("update_work_item", {"id": item["id"], "version": 1, "title": "raw 3"})

@@ -46,8 +46,7 @@ async def test_status_reads_as_a_document_and_as_json(server: SocketServer):
         report = await c.session.read_resource("statusd://status.json")
     text = document.contents[0]
     assert isinstance(text, types.TextResourceContents) and text.mime_type == "text/markdown"
-    assert text.text.startswith("# Project status")
-    assert "0 of 1 operational" in text.text
+    assert "# Project Status" in text.text and "- Acme: broken" in text.text  # the mirror's §9 document
     data = json.loads(report.contents[0].text)  # type: ignore[union-attr]
     assert data["vendor_health"]["total_vendors"] == 1 and data["success"] is True
 

@@ -46,6 +46,7 @@ SERVED_TOOLS = {
     "query_archived_work_items",
     "query_history",
     "sync_status",
+    "migrate_legacy_markdown",
 }
 TOKEN_BUDGET = 5_000
 

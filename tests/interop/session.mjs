@@ -190,7 +190,7 @@ async function main() {
   );
   const doc = await host.client.readResource({ uri: "statusd://status" });
   assert.equal(doc.contents[0].mimeType, "text/markdown");
-  assert.match(doc.contents[0].text, /^# Project status/);
+  assert.match(doc.contents[0].text, /^# Project Status$/m);
   const one = await host.client.readResource({ uri: `statusd://work-items/${item.id}` });
   assert.equal(JSON.parse(one.contents[0].text).id, item.id);
 

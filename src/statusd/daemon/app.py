@@ -35,6 +35,8 @@ from statusd.daemon import listener, systemd
 from statusd.daemon.service import Service
 from statusd.daemon.upkeep import Upkeep
 from statusd.store import Store
+from statusd.sync import rebuild
+from statusd.sync.mirror import Mirror
 from statusd.sync.replicator import Replicator
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class Daemon:
         self.server: SocketServer | None = None
         self.replicator: Replicator | None = None
         self.upkeep: Upkeep | None = None
+        self.mirror: Mirror | None = None
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -97,12 +100,15 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
             stack.callback(_remove_signal_handler, loop, sig)
+        mirror_path = s.mirror.path if s.mirror.enabled else None
+        lost = rebuild.needs_rebuild(s.store.path, mirror_path, s.replicated)
         store = Store(s.store.path, synchronous=s.store.synchronous, project=s.project, replicated=s.replicated)
         store.open()
         stack.callback(store.close)
         self.store = store
         if store.moved_aside is not None:
             log.warning("the unreadable store was kept at %s", store.moved_aside)
+            lost = "corrupt"
         dsn = s.postgres_dsn()
         if dsn is not None:
             self.replicator = Replicator(
@@ -113,11 +119,12 @@ class Daemon:
         self.service = Service(
             store,
             archive_after_days=s.archive.after_days,
-            mirror_enabled=False,
+            mirror_enabled=s.mirror.enabled,
             replicator=self.replicator,
             write_mode=s.sync.write_mode,
             confirm_timeout_s=s.sync.confirm_timeout_ms / 1000,
         )
+        wait_for_bootstrap = await self._start_mirror(stack, lost, mirror_path)
         owner = f"project {s.project!r} in {s.root}"
         sock, lock, bound = listener.listen(s.socket_path, owner)
         stack.callback(lock.release)
@@ -140,6 +147,9 @@ class Daemon:
             await stack.enter_async_context(self._task("status line", self._status_line()))
         if self.replicator is not None:
             await stack.enter_async_context(self._task("replicator", self.replicator.run()))
+        if self.mirror is not None:
+            run = self._mirror_after_bootstrap() if wait_for_bootstrap else self.mirror.run()
+            await stack.enter_async_context(self._task("mirror", run))
         self.upkeep = await stack.enter_async_context(Upkeep(s, store, self.replicator))
         self.service.jobs = self.upkeep.summary
         self.state = State.RUNNING
@@ -153,6 +163,46 @@ class Daemon:
         # A reader thread running a long report holds the GIL for up to one switch interval at a
         # time; 5 ms (the default) would be every waiting point read's added latency (P17).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+    async def _start_mirror(self, stack: contextlib.AsyncExitStack, lost: str | None, mirror_path: Any) -> bool:
+        """Rebuild a lost store (SPEC §6) and take over the mirror file; True: wait for Postgres first."""
+        s, store, service = self.settings, self.store, self.service
+        assert store is not None and service is not None
+        wait_for_bootstrap = False
+        if lost is not None and s.replicated:
+            # The replicator's bootstrap of the empty store is the rebuild (Postgres first).
+            service.data_source = "postgres"
+            service.rebuild_warning = f"store_rebuilding: the store was {lost}; rebuilding from Postgres"
+            log.warning(service.rebuild_warning)
+            wait_for_bootstrap = True
+        elif lost is not None and mirror_path is not None:
+            found = await rebuild.rebuild_from_markdown(store, mirror_path, lost)
+            service.data_source = found.source or "local_store"
+            service.rebuild_warning = found.warning
+        if not s.mirror.enabled:
+            return False
+        self.mirror = Mirror(
+            store,
+            s.mirror.path,
+            debounce_ms=s.mirror.debounce_ms,
+            banner=service.degraded_banner,
+            follow_banner=s.replicated,
+        )
+        service.mirror = self.mirror
+        stack.push_async_callback(self.mirror.close)  # runs before the store closes: SIGTERM flushes the file
+        if wait_for_bootstrap:
+            self.mirror.pause("the store is being rebuilt from Postgres; the file is left as it is until then")
+        else:
+            await self.mirror.start(adopt=lost is not None)
+        return wait_for_bootstrap
+
+    async def _mirror_after_bootstrap(self) -> None:
+        """Start the mirror once Postgres has refilled the store (it then takes the file over as is)."""
+        assert self.store is not None and self.mirror is not None
+        while self.store.meta("pull_cursor") is None:  # noqa: ASYNC110 (the replicator sets no event for it)
+            await anyio.sleep(0.2)
+        await self.mirror.start(adopt=True)
+        await self.mirror.run()
 
     async def _load_server_module(self) -> ModuleType | None:
         """Import the SDK-based server on a daemon thread; None if a stop came first.

@@ -1,8 +1,8 @@
 """MCP resources (SPEC §4.4): the project status as a document and as JSON, work items and vendors.
 
 Every resource is a tool result read through :class:`~statusd.daemon.service.Service`, so a
-resource and the tool it mirrors never disagree. ``statusd://status`` is rendered by
-:func:`render_status_document`, the one function the markdown mirror's renderer replaces.
+resource and the tool it mirrors never disagree. ``statusd://status`` is the markdown mirror's
+document (SPEC §9), as ``generate_full_status`` with ``output_format: "markdown"`` returns it.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def vendor_uri(name: str) -> str:
 async def read(service: Service, uri: str) -> tuple[str, str]:
     """``(mime type, text)`` of a resource; MCPError for an unknown or missing one."""
     if uri == STATUS_URI:
-        return MARKDOWN, render_status_document(await _tool(service, uri, "generate_full_status", {}))
+        report = await _tool(service, uri, "generate_full_status", {"output_format": "markdown"})
+        return MARKDOWN, render_status_document(report)
     if uri == STATUS_JSON_URI:
         return JSON, _json(await _tool(service, uri, "generate_full_status", {}))
     if uri.startswith(ITEM_PREFIX) and len(uri) > len(ITEM_PREFIX):
@@ -131,60 +132,5 @@ def _json(payload: dict[str, Any]) -> str:
 
 
 def render_status_document(report: dict[str, Any]) -> str:
-    """The status report as a readable markdown document.
-
-    The markdown mirror (SPEC §9) has the canonical renderer; when it lands, this function becomes
-    a call to it and nothing else here changes.
-    """
-    lines = [f"# Project status ({report.get('generated_at', '')})", ""]
-    health = report.get("vendor_health", {})
-    lines += [
-        "## Vendors",
-        "",
-        f"{health.get('operational_count', 0)} of {health.get('total_vendors', 0)} operational "
-        f"({health.get('operational_percentage', 0.0)}%), {health.get('broken_count', 0)} broken.",
-        "",
-    ]
-    items = report.get("active_work_items", {})
-    lines += [
-        "## Work items",
-        "",
-        f"- Active: {items.get('total_count', 0)} (ready now: {items.get('ready_count', 0)}, "
-        f"archived: {items.get('archived_count', 0)})",
-    ]
-    for key, label in (("by_type", "By type"), ("by_status", "By status"), ("by_priority", "By priority")):
-        counts = items.get(key) or {}
-        if counts:
-            lines.append(f"- {label}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    lines += ["", "## Recent deployments", ""]
-    deployments = report.get("recent_deployments") or []
-    for d in deployments:
-        tests = d.get("test_summary") or {}
-        lines.append(
-            f"- {d.get('timestamp')}: PR #{d.get('pr_number')} {d.get('pr_title') or ''} "
-            f"({d.get('commit_hash') or 'no commit'}); tests {tests.get('passed', 0)} passed, "
-            f"{tests.get('failed', 0)} failed, {tests.get('skipped', 0)} skipped"
-        )
-    if not deployments:
-        lines.append("None recorded.")
-    lines += ["", "## Pending enhancements", ""]
-    enhancements = report.get("pending_enhancements") or []
-    for e in enhancements:
-        quarter = e.get("target_quarter_display") or e.get("target_quarter") or "no quarter"
-        lines.append(f"- {e.get('title')} ({e.get('priority')}, {e.get('status')}, {quarter})")
-    if not enhancements:
-        lines.append("None.")
-    sync = report.get("sync") or {}
-    hub = sync.get("postgres") or {}
-    lines += [
-        "",
-        "## Sync",
-        "",
-        f"- Mode: {sync.get('mode', 'standalone')}"
-        + (f"; Postgres {'reachable' if hub.get('reachable') else 'unreachable'}" if hub else ""),
-        f"- Pending outbox: {sync.get('pending_outbox', 0)}; open conflicts: {sync.get('open_conflicts', 0)}",
-    ]
-    warnings = report.get("warnings") or []
-    if warnings:
-        lines += ["", "## Warnings", "", *(f"- {w}" for w in warnings)]
-    return "\n".join(lines) + "\n"
+    """The §9 markdown document: the mirror's rendering, as ``generate_full_status`` returns it."""
+    return str(report["markdown"])

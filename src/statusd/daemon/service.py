@@ -31,6 +31,7 @@ from statusd.store.entities import ENTITIES
 
 if TYPE_CHECKING:
     from statusd.daemon.tools import Tool
+    from statusd.sync.mirror import Mirror
     from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ class Service:
         self.confirm_timeout_s = confirm_timeout_s
         self.archive_after_days = archive_after_days
         self.mirror_enabled = mirror_enabled
+        self.mirror: Mirror | None = None  # set by the daemon when mirror.enabled
+        # A store rebuilt at start-up (SPEC §6): where its data came from, and the warning to show.
+        self.data_source = "local_store"
+        self.rebuild_warning: str | None = None
         self.started_at = now_iso()
         self.draining = False
         self.in_flight = 0
@@ -132,6 +137,16 @@ class Service:
                     result["version"] = row[0]
         return result
 
+    def degraded_banner(self) -> str | None:
+        """The mirror's warning line while Postgres is unreachable (SPEC §9); None when all is well."""
+        if self.replicator is None or self.replicator.state.online:
+            return None
+        since = self.replicator.state.down_since
+        return (
+            f"Postgres unreachable{f' since {since}' if since else ''}; this file shows this machine's "
+            "local store, and changes are sent when Postgres is back."
+        )
+
     def open_conflicts(self) -> int:
         row = self.store.reader.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()
         return int(row[0])
@@ -156,7 +171,7 @@ class Service:
             "last_pull_at": hub["last_pull_at"] if hub else None,
             "open_conflicts": self.open_conflicts(),
             "rejected_operations": self.rejected_operations(),
-            "mirror": {"enabled": self.mirror_enabled, "state": "not_running"},
+            "mirror": self.mirror.summary() if self.mirror is not None else {"enabled": False, "state": "disabled"},
             "schema_versions": {"store": self.store.schema_version(), "store_latest": store_schema.LATEST_VERSION},
             "store_path": str(self.store.path),
             "daemon_started_at": self.started_at,
@@ -212,9 +227,14 @@ class Service:
 
     def _envelope(self, data: dict[str, Any], call: Call, *, writes: bool) -> dict[str, Any]:
         out = dict(data)
-        out["success"] = True
-        out["data_source"] = "local_store"
+        out.setdefault("success", True)  # a migration that rolled back answers success: false (SPEC §8)
         warnings = list(call.warnings)
+        if self.rebuild_warning is not None:
+            if self.data_source == "postgres" and self.store.meta("pull_cursor") is not None:
+                self.data_source, self.rebuild_warning = "local_store", None  # the bootstrap has finished
+            else:
+                warnings.append(self.rebuild_warning)
+        out["data_source"] = self.data_source
         if self.replicator is not None:
             warnings += [
                 w for w in self.replicator.warnings(write=writes and call.sync != "confirmed") if w not in warnings
@@ -222,11 +242,15 @@ class Service:
         conflicts = self.open_conflicts() if self.store.replicated else 0
         if conflicts:
             warnings.append(f"open_conflicts: {conflicts}")
+        if self.mirror is not None and not self.mirror.healthy and self.mirror.reason:
+            warnings.append(f"mirror_{self.mirror.state}: {self.mirror.reason}")
         out["warnings"] = warnings
         if writes:
             out["sync"] = call.sync or ("queued" if self.store.replicated else "local_only")
             out["wrote_to_store"] = True
-            out["wrote_to_markdown"] = False
+            # True when the mirror is running and has this change scheduled: the file shows it within
+            # mirror.debounce_ms (docs/decisions.md); false when disabled, paused or failing.
+            out["wrote_to_markdown"] = self.mirror is not None and self.mirror.healthy
         return out
 
 

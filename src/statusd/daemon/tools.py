@@ -148,7 +148,9 @@ async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Cal
     status["sync"] = svc.sync_summary()
     status["generated_at"] = svc.now()
     if a.output_format == "markdown":
-        call.warnings.append("markdown_unavailable: the markdown renderer is not part of this build yet")
+        from statusd.sync.mirror import markdown_for
+
+        status["markdown"] = await markdown_for(svc.store.path, svc.mirror, svc.degraded_banner())
     return status
 
 
@@ -192,6 +194,13 @@ async def _list_conflicts(svc: Service, a: m.ListConflictsArgs, call: Call) -> d
 
 async def _resolve_conflict(svc: Service, a: m.ResolveConflictArgs, call: Call) -> dict[str, Any]:
     return await svc.write(call, conflicts.resolve, a)
+
+
+async def _migrate_legacy_markdown(svc: Service, a: m.MigrateLegacyArgs, call: Call) -> dict[str, Any]:
+    from statusd.sync.migrate import migrate_tool
+
+    progress = _threadsafe(call.progress)
+    return await migrate_tool(svc.store, svc.mirror, a.path, a.dry_run, a.prompts_dir, call.actor, progress)
 
 
 async def _import_tasks(svc: Service, a: m.ImportTasksArgs, call: Call) -> dict[str, Any]:
@@ -400,6 +409,16 @@ TOOLS: dict[str, Tool] = {
             "Writes that clashed with another machine's or that the hub refused: per field base, local, remote.",
             m.ListConflictsArgs,
             _list_conflicts,
+        ),
+        _tool(
+            "migrate_legacy_markdown",
+            "Import a legacy or free-form status file in one transaction with five reconciliation checks; "
+            "keeps PATH.backup; rolls back on any failed check. dry_run reports without changing anything.",
+            m.MigrateLegacyArgs,
+            _migrate_legacy_markdown,
+            writes=True,
+            destructive=True,  # the file at path is rewritten (its original kept as PATH.backup)
+            idempotent=True,  # migrating the same file again adds nothing
         ),
         _tool(
             "import_tasks",

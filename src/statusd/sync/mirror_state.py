@@ -1,0 +1,241 @@
+"""Read the active state out of a store connection as a ``MirrorState`` plus the ids behind it.
+
+``snapshot`` runs a handful of whole-table queries inside the caller's read transaction. Its
+``Rendered`` record maps each short id shown in the file back to the full id and the version the
+line was rendered from, so an edit to that line is applied against exactly that version.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from statusd.models import FORMATS, human_quarter
+from statusd.sync.markdown_model import (
+    TEST_ORDER,
+    Conflict,
+    Deployment,
+    Enhancement,
+    MirrorState,
+    SessionPrompt,
+    Vendor,
+    WorkItem,
+    short_ids,
+)
+
+
+@dataclass
+class Rendered:
+    """What a render showed: per section, short id → (full id, version)."""
+
+    state: MirrorState
+    ids: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+
+    def lookup(self, section: str, sid: str | None) -> tuple[str, int] | None:
+        if sid is None:
+            return None
+        return self.ids.get(section, {}).get(sid)
+
+
+def _test_pairs(summary: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(summary, dict):
+        return ()
+    keys = [k for k in TEST_ORDER if k in summary] + sorted(k for k in summary if k not in TEST_ORDER)
+    return tuple((k, int(summary[k])) for k in keys if isinstance(summary[k], int) and " " not in k and k)
+
+
+def front_matter_text(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    return yaml.safe_dump(value, sort_keys=True, allow_unicode=True, default_flow_style=False)
+
+
+def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
+    ids: dict[str, dict[str, tuple[str, int]]] = {}
+
+    def shorts(section: str, rows: list[tuple[str, int]]) -> dict[str, str]:
+        sid = short_ids([r[0] for r in rows])
+        ids[section] = {sid[ident]: (ident, version) for ident, version in rows}
+        return sid
+
+    vrows = conn.execute(
+        "SELECT id, version, name, status, metadata FROM vendors WHERE deleted_at IS NULL "
+        "ORDER BY name COLLATE NOCASE, id"
+    ).fetchall()
+    vs = shorts("vendors", [(r[0], r[1]) for r in vrows])
+    vendors = []
+    vendor_names = {}
+    for ident, _v, name, status, raw in vrows:
+        md = json.loads(raw)
+        tr = md.get("test_results") or {}
+        fs = md.get("format_support") or {}
+        vendor_names[ident] = name
+        vendors.append(
+            Vendor(
+                sid=vs[ident], name=name, status=status, passing=int(tr.get("passing", 0)),
+                total=int(tr.get("total", 0)), skipped=int(tr.get("skipped", 0)),
+                formats=tuple(f for f in FORMATS if fs.get(f)), version=str(md.get("extractor_version", "0.0.0")),
+            )
+        )  # fmt: skip
+
+    wrows = _work_item_rows(conn)
+    ws = shorts("work_items", [(r[0], r[1]) for r in wrows])
+    ids["sessions"] = ids["work_items"]
+    children: dict[str | None, list[str]] = {}
+    by_id: dict[str, tuple[Any, ...]] = {}
+    for row in wrows:
+        by_id[row[0]] = row
+    for row in wrows:
+        parent = row[2] if row[2] in by_id else None  # a live item under a deleted parent shows at the top
+        children.setdefault(parent, []).append(row[0])
+
+    def build(parent: str | None, depth: int) -> tuple[WorkItem, ...]:
+        out = []
+        for ident in children.get(parent, ()):
+            r = by_id[ident]
+            kids = build(ident, depth + 1) if depth < 8 else ()
+            out.append(WorkItem(sid=ws[ident], title=r[4], item_type=r[3], priority=r[6], status=r[5], children=kids))
+        return tuple(out)
+
+    work_items = build(None, 0)
+    sessions = []
+    for r in (r for r in wrows if r[3] == "session"):
+        md = json.loads(r[8]) if r[8] else {}
+        fm = front_matter_text(md.get("yaml_frontmatter"))
+        if r[7] is None and fm is None:
+            continue
+        sessions.append(SessionPrompt(sid=ws[r[0]], title=r[4], front_matter=fm, prompt=r[7]))
+
+    drows = conn.execute(
+        "SELECT id, version, timestamp, metadata, vendor_ids, work_item_ids FROM deployments "
+        "ORDER BY timestamp DESC, id DESC"
+    ).fetchall()
+    ds = shorts("deployments", [(r[0], r[1]) for r in drows])
+    deployments = []
+    for ident, _v, ts, raw, vids, wids in drows:
+        md = json.loads(raw)
+        deployments.append(
+            Deployment(
+                sid=ds[ident], date=ts[:10], pr_number=int(md.get("pr_number", 0)),
+                pr_title=str(md.get("pr_title", "")), commit=str(md.get("commit_hash", "")),
+                vendors=tuple(vendor_names.get(v) or v[:8] for v in json.loads(vids)),
+                work_items=tuple(ws.get(w, w[:8]) for w in json.loads(wids)),
+                tests=_test_pairs(md.get("test_summary")), compliant=bool(md.get("constitutional_compliance")),
+            )
+        )  # fmt: skip
+
+    erows = conn.execute(
+        "SELECT id, version, title, priority, target_quarter, status FROM enhancements "
+        "WHERE deleted_at IS NULL ORDER BY created_at, id"
+    ).fetchall()
+    es = shorts("enhancements", [(r[0], r[1]) for r in erows])
+    enhancements = tuple(
+        Enhancement(sid=es[r[0]], title=r[2], priority=r[3], quarter=human_quarter(r[4]), status=r[5]) for r in erows
+    )
+
+    crows = conn.execute(
+        "SELECT id, entity, entity_id, kind, fields FROM conflicts WHERE resolved_at IS NULL ORDER BY detected_at, id"
+    ).fetchall()
+    cs = short_ids([r[0] for r in crows])
+    conflicts = tuple(Conflict(sid=cs[r[0]], text=_conflict_text(r[1], r[2], r[3], r[4])) for r in crows)
+
+    state = MirrorState(
+        vendors=tuple(vendors), work_items=work_items, deployments=tuple(deployments), enhancements=enhancements,
+        sessions=tuple(sessions), conflicts=conflicts, banner=banner,
+    )  # fmt: skip
+    return Rendered(state=state, ids=ids)
+
+
+# Only sessions show a description and metadata: don't decode 10,000 others.
+_ITEM_COLUMNS = (
+    "id, version, parent_id, item_type, title, status, priority, "
+    "CASE WHEN item_type = 'session' THEN description END, CASE WHEN item_type = 'session' THEN metadata END, "
+    "depth, created_at"
+)
+_LIVE = "deleted_at IS NULL AND archived_at IS NULL"
+
+
+def _work_item_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Live items that are not completed, plus the completed ancestors that hold them in the tree.
+
+    Completed work leaves the file (as it leaves a to-do list) until something under it is still
+    open; otherwise a long-lived project's file would grow with every item ever finished.
+    """
+    rows = conn.execute(f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND status != 'completed'").fetchall()
+    have = {r[0] for r in rows}
+    missing = {r[2] for r in rows if r[2] is not None and r[2] not in have}
+    while missing:
+        batch = list(missing)
+        found: list[tuple[Any, ...]] = []
+        for i in range(0, len(batch), 500):
+            chunk = batch[i : i + 500]
+            found += conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        rows += found
+        have.update(r[0] for r in found)
+        missing = {r[2] for r in found if r[2] is not None and r[2] not in have}
+    rows.sort(key=lambda r: (r[9], r[10], r[0]))
+    return rows
+
+
+def _conflict_text(entity: str, entity_id: str, kind: str, raw: str) -> str:
+    fields = json.loads(raw)
+    label = "rejected operation" if kind == "rejected" else ("duplicate" if kind == "duplicate" else "conflict")
+    parts = []
+    for name, values in sorted(fields.items()):
+        local = json.dumps(values.get("local"), ensure_ascii=False)[:60]
+        remote = json.dumps(values.get("remote"), ensure_ascii=False)[:60]
+        parts.append(f"{name}: yours {local}, kept {remote}")
+    return f"{label} on {entity} {entity_id[:8]}: {'; '.join(parts)} (resolve with resolve_conflict)"
+
+
+_TABLES = {
+    "vendors": "vendors",
+    "work_items": "work_items",
+    "deployments": "deployments",
+    "enhancements": "enhancements",
+}
+
+
+def _sids(state: MirrorState) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"vendors": [v.sid for v in state.vendors if v.sid]}
+    items: list[str] = []
+
+    def walk(nodes: tuple[WorkItem, ...]) -> None:
+        for n in nodes:
+            if n.sid:
+                items.append(n.sid)
+            walk(n.children)
+
+    walk(state.work_items)
+    out["work_items"] = items + [s.sid for s in state.sessions if s.sid]
+    out["deployments"] = [d.sid for d in state.deployments if d.sid]
+    out["enhancements"] = [e.sid for e in state.enhancements if e.sid]
+    return out
+
+
+def rebase(conn: sqlite3.Connection, state: MirrorState) -> Rendered:
+    """A base for a file rendered by an earlier daemon: its state, its ids, versions unknown (-1).
+
+    With an unknown version every edit takes the merge path: a field is applied only where the store
+    still holds what the file showed, so changes the store made after that file was written (and
+    that never reached it, e.g. before a crash) are never reverted by an unedited line.
+    """
+    ids: dict[str, dict[str, tuple[str, int]]] = {}
+    for section, sids in _sids(state).items():
+        table = _TABLES[section]
+        found: dict[str, tuple[str, int]] = {}
+        for sid in sids:
+            rows = conn.execute(
+                f"SELECT id FROM {table} WHERE id >= ? AND id < ? LIMIT 2", (sid, sid + "\x7f")
+            ).fetchall()
+            if len(rows) == 1:
+                found[sid] = (str(rows[0][0]), -1)
+        ids[section] = found
+    ids["sessions"] = ids["work_items"]
+    return Rendered(state=state, ids=ids)

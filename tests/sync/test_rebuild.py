@@ -1,0 +1,128 @@
+"""R8 (SPEC §6): a deleted or corrupted store is moved aside and rebuilt, and the daemon keeps starting."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from sync_support import pg_config, wait_for, wait_online
+
+from daemon_support import DaemonProcess, until
+
+
+async def _seed(proc: DaemonProcess, titles: list[str]) -> None:
+    mirror = proc.root / ".project_status.md"
+    async with proc.client("seed") as c:
+        for title in titles:
+            await c.call("create_work_item", item_type="task", title=title)
+        await c.call("create_vendor", name="vendor_r8")
+    await until(lambda: mirror.exists() and titles[-1] in mirror.read_text(), what="the mirror file")
+
+
+async def _titles(proc: DaemonProcess) -> list[str]:
+    async with proc.client("probe") as c:
+        items = await c.call("list_work_items", limit=500)
+    return sorted(i["title"] for i in items["items"])
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, timeout=30)
+
+
+async def test_a_deleted_store_is_rebuilt_from_the_markdown_file(tmp_path: Path) -> None:
+    proc = DaemonProcess(tmp_path / "project")
+    try:
+        proc.start()
+        await _seed(proc, ["alpha", "beta"])
+        assert proc.stop() == 0
+        _delete_store(proc.store_path)
+
+        proc.start()
+        async with proc.client("probe") as c:
+            result = await c.call("list_work_items")
+            assert result["data_source"] == "markdown_file"
+            assert any(w.startswith("store_rebuilt:") for w in result["warnings"])
+            assert (await c.call("query_vendor_status", name="vendor_r8"))["name"] == "vendor_r8"
+        assert await _titles(proc) == ["alpha", "beta"]
+        # The mirror takes the file over as read: nothing imported twice, new ids written back.
+        mirror = proc.root / ".project_status.md"
+        await until(lambda: mirror.read_text().count("alpha") == 1 and "^" in mirror.read_text(), what="mirror")
+        assert proc.stop() == 0
+
+        proc.start()  # and starts again normally: no crash loop, nothing rebuilt twice
+        assert await _titles(proc) == ["alpha", "beta"]
+        async with proc.client("probe") as c:
+            assert (await c.call("list_work_items"))["data_source"] == "local_store"
+        assert proc.stop() == 0
+    finally:
+        proc.cleanup()
+
+
+async def test_a_corrupt_store_is_moved_aside_and_rebuilt_from_git_first(tmp_path: Path) -> None:
+    proc = DaemonProcess(tmp_path / "project")
+    try:
+        proc.start()
+        await _seed(proc, ["committed one", "committed two"])
+        assert proc.stop() == 0
+        _git(proc.root, "init", "-q")
+        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".project_status.md")
+        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "status")
+        mirror = proc.root / ".project_status.md"
+        mirror.write_text(mirror.read_text().replace("committed two", "only in the working copy"))
+        proc.store_path.write_bytes(b"this is not a database" * 100)
+
+        proc.start()
+        async with proc.client("probe") as c:
+            result = await c.call("list_work_items")
+            assert result["data_source"] == "git_history"
+            assert any("rebuilt from git_history" in w for w in result["warnings"])
+        assert await _titles(proc) == ["committed one", "committed two"]
+        assert list(proc.store_path.parent.glob("store.sqlite3.corrupt-*")), "the corrupt file was kept aside"
+        assert proc.stop() == 0
+    finally:
+        proc.cleanup()
+
+
+async def test_a_deleted_replicated_store_is_rebuilt_from_postgres(tmp_path: Path, pg_schema: tuple[str, str]) -> None:
+    dsn, schema = pg_schema
+    proc = DaemonProcess(tmp_path / "project", extra_config=pg_config(dsn, schema))
+    try:
+        proc.start()
+        await wait_online(proc)
+        await _seed(proc, ["hub one", "hub two"])
+        await wait_for(lambda: _outbox_empty(proc.store_path), what="the outbox to drain")
+        assert proc.stop() == 0
+        _delete_store(proc.store_path)
+
+        proc.start()
+
+        async def rebuilt() -> bool:
+            async with proc.client("probe") as c:
+                result = await c.call("list_work_items")
+            return result["data_source"] == "local_store" and len(result["items"]) == 2
+
+        await wait_for(rebuilt, what="the rebuild from Postgres")
+        assert await _titles(proc) == ["hub one", "hub two"]
+        mirror = proc.root / ".project_status.md"
+        await until(lambda: "hub one" in mirror.read_text(), what="the mirror after the rebuild")
+        async with proc.client("probe") as c:
+            items = await c.call("list_work_items", limit=500)
+        assert len(items["items"]) == 2, "the markdown file was not imported on top of the bootstrap"
+        assert proc.stop() == 0
+    finally:
+        proc.cleanup()
+
+
+def _delete_store(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _outbox_empty(path: Path) -> bool:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    finally:
+        conn.close()
