@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from statusd.models import CreateWorkItemArgs
-from statusd.store import WriteContext, workitems
+from statusd.store import WriteContext, outbox, workitems
 from statusd.sync import apply
 from surface_support import raw_client, serving
 
@@ -55,7 +55,7 @@ async def test_a_new_conflict_is_a_warning_message(tmp_path: Path):
         item = await store.write(
             workitems.create, WriteContext(actor="me"), CreateWorkItemArgs(item_type="task", title="mine")
         )
-        op = next(o for o in store.read(apply.pending_ops, 10) if o["entity_id"] == item["id"])
+        op = next(o for o in store.read(outbox.pending_ops, 10) if o["entity_id"] == item["id"])
         # The hub's verdict for a queued write that clashed with another machine's (what _push records).
         verdict = {
             "verdict": "conflict",
