@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 from statusd.models import CreateWorkItemArgs
-from statusd.store import WriteContext, outbox, workitems
-from statusd.sync import apply
+from statusd.store import WriteContext, apply, outbox, workitems
 from surface_support import raw_client, serving
 
 UNREACHABLE = ("postgresql://127.0.0.1:1/nothing", "statusd_unreachable")

@@ -14,8 +14,7 @@ from mcp.shared.exceptions import MCPError
 from statusd.client import StatusdClient
 from statusd.daemon.server import SocketServer
 from statusd.models import CreateWorkItemArgs
-from statusd.store import WriteContext, workitems
-from statusd.sync import apply
+from statusd.store import WriteContext, apply, workitems
 from surface_support import raw_client, serving
 
 

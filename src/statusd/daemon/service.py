@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from statusd.daemon.tools import TOOLS, Tool
 from statusd.errors import (
     CycleDetectedError,
     DuplicateError,
@@ -30,7 +31,6 @@ from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
 
 if TYPE_CHECKING:
-    from statusd.daemon.tools import Tool
     from statusd.sync.mirror import Mirror
     from statusd.sync.replicator import Replicator
 
@@ -179,8 +179,6 @@ class Service:
         client: str | None = None,
         progress: Progress | None = None,
     ) -> Outcome:
-        from statusd.daemon.tools import TOOLS
-
         tool = TOOLS.get(name)
         if tool is None:
             return Outcome(NotFoundError("tool", name).to_payload(), True)

@@ -162,9 +162,18 @@ def _map(plan: Plan, root: Path, statuses: Statuses, parsed: list[tuple[Path, st
             numbers[canon.rpartition("-")[2]] += 1
         entries.append((key, ident, file, kind, data, body, bare))
 
+    prefixes = {k.rpartition("-")[0] for k in keys}
+
     def resolve(ref: Any) -> str:
         text = canonical(str(ref))
-        if text in keys or not text.replace(".", "").isdigit():
+        if text in keys:
+            return text
+        prefix, dash, number = text.rpartition("-")
+        # A project that changed task_prefix (Backlog.md's own: task-100.1 -> BACK-100.1) keeps the old
+        # references; one no task uses any more names the task with that number, as a bare number does.
+        if dash and prefix not in prefixes and prefix != "draft" and number.replace(".", "").isdigit():
+            text = number
+        if not text.replace(".", "").isdigit():
             return text
         matches = [k for k in keys if k.rpartition("-")[2] == text]
         tasks = [k for k in matches if not k.startswith("draft-")]  # a bare number names a task, not a draft
