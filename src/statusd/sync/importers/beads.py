@@ -48,7 +48,7 @@ def map_priority(value: Any) -> tuple[str, bool]:
         return "medium", True
     if isinstance(value, str):
         text = value.strip().upper().removeprefix("P")
-        value = int(text) if text.isdigit() else value
+        value = int(text) if text.isascii() and text.isdigit() else value
     if isinstance(value, int) and not isinstance(value, bool) and value in PRIORITIES:
         return PRIORITIES[value], True
     return "medium", False
