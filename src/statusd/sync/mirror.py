@@ -344,8 +344,10 @@ class Mirror:
             current = self._read()
             if current is not None:
                 digest = _sha(current)
-                if digest not in self.written_hashes and digest != self.imported_hash:
-                    return "skipped"  # a save not imported yet: the watcher reads it first, never overwrite it
+                if not self._is_last_write(digest) and digest != self.imported_hash:
+                    # A save not imported yet (an older render of ours put back is one too): the watcher
+                    # reads it first, never overwrite it.
+                    return "skipped"
             if gen != self._gen:
                 return "stale"  # an import landed since the snapshot: render again, never write the old state
             if current == data:
@@ -366,8 +368,8 @@ class Mirror:
     def _wrote(self, rendered: Rendered, banner: str | None, digest: str, *, wrote: bool) -> None:
         self.base = rendered
         self._last_banner = banner
-        if digest not in self.written_hashes:
-            self.written_hashes = [*self.written_hashes[-7:], digest]
+        if not self._is_last_write(digest):  # the last entry is what the file holds now
+            self.written_hashes = [*[h for h in self.written_hashes if h != digest][-7:], digest]
         self.pending = {}  # every entity line in the file now carries its id
         if wrote:
             self.writes += 1
@@ -403,7 +405,7 @@ class Mirror:
                 self._dirty.set()  # deleted: a mirror puts its file back
             return None
         digest = _sha(data)
-        if digest in self.written_hashes or digest == self.imported_hash:
+        if digest == self.imported_hash or await asyncio.to_thread(self._own_write, digest):
             if self.state == "paused" and not self.foreign:  # the human put back a file we know: resume
                 self._resume()
             return None
@@ -439,6 +441,23 @@ class Mirror:
             log.warning("markdown import: %s", warning)
         self._resume()  # and re-render: new lines get their ids, the file shows the store's truth
         return result
+
+    def _is_last_write(self, digest: str) -> bool:
+        return bool(self.written_hashes) and self.written_hashes[-1] == digest
+
+    def _own_write(self, digest: str) -> bool:
+        """Is the file (read as ``digest``) this mirror's own latest write?
+
+        An older render of ours put back (an editor's undo, ``git checkout``, a copy) is a human's
+        save like any other: ignoring it would leave the file and the store apart, and the next
+        render would drop the human's own text from it. A read that raced one of our writes is told
+        apart under the writer's lock: the file has moved on since, and its own event follows.
+        """
+        if digest not in self.written_hashes or self._is_last_write(digest):
+            return self._is_last_write(digest)
+        with self._lock:
+            current = self._read()
+            return current is None or _sha(current) != digest or self._is_last_write(digest)
 
     def _resume(self) -> None:
         if self.state != "running":
