@@ -18,6 +18,7 @@ resumes everything. The file is never replaced while it holds a save not yet imp
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import hashlib
 import logging
@@ -196,7 +197,7 @@ class Mirror:
         self._last_banner = self.base.state.banner
         data = self._read()
         if data is not None:
-            if not data.startswith(MARKER.encode()):
+            if not data.removeprefix(codecs.BOM_UTF8).startswith(MARKER.encode()):
                 self.foreign = True  # a file statusd did not write (SPEC §8): migrate it or leave it alone
                 await self._migrate_foreign()
                 return
