@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+from tcp_proxy import TcpProxy
 
 from daemon_support import DaemonProcess
 from statusd.client import NotFoundError, StatusdClient, VersionMismatchError
+from statusd.daemon.service import Service
 from statusd.store import Store
 from statusd.store.entities import DERIVED, ENTITIES
 from statusd.sync.replicator import Replicator
@@ -388,3 +390,29 @@ async def found(c: StatusdClient, ident: str) -> bool:
     except NotFoundError:
         return False
     return True
+
+
+def local_version(path: Path, ident: str) -> int | None:
+    rows = store_rows(path, "SELECT version FROM work_items WHERE id = ?", ident)
+    return int(rows[0][0]) if rows else None
+
+
+class Machine:
+    """An in-process replica with its tool dispatcher, optionally reaching the hub through a proxy."""
+
+    def __init__(
+        self, root: Path, name: str, dsn: str, schema: str, proxy: TcpProxy | None = None, timeout_s: float = 5.0
+    ) -> None:
+        self.proxy = proxy
+        self.replica = Replica(root / f"{name}.sqlite3", proxy.dsn_for(dsn) if proxy else dsn, schema, machine=name)
+        self.replica.open().start()
+        self.service = Service(self.replica.store, replicator=self.replica.replicator, confirm_timeout_s=timeout_s)
+
+    async def call(self, tool: str, client: str = "c", **args: Any) -> dict[str, Any]:
+        outcome = await self.service.call(tool, args, client=client)
+        return dict(outcome.payload)
+
+    async def close(self) -> None:
+        await self.replica.close()
+        if self.proxy is not None:
+            self.proxy.close()

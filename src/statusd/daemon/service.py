@@ -24,7 +24,7 @@ from statusd.errors import (
 )
 from statusd.limits import check_arguments
 from statusd.models import now_iso, parse_args
-from statusd.store import Store, WriteContext
+from statusd.store import Store, WriteContext, conflicts, entities, outbox
 from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
 
@@ -96,44 +96,41 @@ class Service:
         **kw: P.kwargs,
     ) -> T:
         ctx = WriteContext(actor=call.actor)
-        holder = self.replicator if self.write_mode == "confirmed" else None
-        if holder is not None:
-            holder.hold(ctx)  # its ops must not be pushed before we wait for them (strict)
+        # Registered before the transaction, so its operations are pushed strictly from the start.
+        ticket = self.replicator.open_ticket(ctx) if self.replicator and self.write_mode == "confirmed" else None
+        ctx.confirming = ticket is not None
         try:
             result = await self.store.write(fn, ctx, *args, **kw)
             call.warnings.extend(ctx.warnings)
             if self.replicator is None:
                 call.sync = "local_only"
+            elif ticket is None:
+                call.sync = "queued"  # async mode, or Postgres unreachable (the envelope says so)
             elif not ctx.op_ids:
-                call.sync = "confirmed"  # nothing changed, so nothing to send
-            elif self.write_mode == "confirmed" and self.replicator.state.online:
-                outcomes = await self.replicator.confirm(ctx.op_ids, self.confirm_timeout_s, held=ctx)
-                if outcomes is None:
-                    call.sync = "queued"
-                    call.warnings.append(
-                        f"queued_for_sync: Postgres did not confirm within {int(self.confirm_timeout_s * 1000)} ms"
-                    )
-                else:
-                    _raise_rejection(outcomes)
-                    call.sync = "confirmed"
-                    result = self._reread(result, outcomes)
+                call.sync = "confirmed"  # nothing was asserted about any entity
             else:
-                call.sync = "queued"
+                verdicts = await self.replicator.confirm(ticket, self.confirm_timeout_s)
+                if verdicts.outcomes is None:
+                    call.sync = "queued"
+                    call.warnings.append(f"queued_for_sync: {verdicts.queued_because}")
+                else:
+                    _raise_rejection(verdicts.outcomes)
+                    call.sync = "confirmed"
+                    result = self._reread(result, verdicts.outcomes)
             return result
         finally:
-            if holder is not None:
-                holder.release(ctx)
+            if ticket is not None:
+                self.replicator.close_ticket(ticket)  # type: ignore[union-attr]
 
     def _reread(self, result: T, outcomes: list[dict[str, Any]]) -> T:
-        """After a merge the hub's version differs from the local write's; report the settled row."""
+        """Answer with the settled row: the hub may have merged other changes or rejected earlier ones."""
         if not isinstance(result, dict) or "id" not in result or "version" not in result:
             return result
         for outcome in outcomes:
-            if outcome.get("entity_id") == result["id"] and outcome.get("version") not in (None, result["version"]):
-                table = ENTITIES[outcome["entity"]].table
-                row = self.store.reader.execute(f"SELECT version FROM {table} WHERE id = ?", (result["id"],)).fetchone()
-                if row is not None:
-                    result["version"] = row[0]
+            if outcome.get("entity_id") == result["id"] and outcome.get("entity") in ENTITIES:
+                current = self.store.read(entities.get, ENTITIES[outcome["entity"]], result["id"])
+                if current is not None:
+                    result.update({k: v for k, v in current.items() if k in result})
         return result
 
     def degraded_banner(self) -> str | None:
@@ -147,18 +144,14 @@ class Service:
         )
 
     def open_conflicts(self) -> int:
-        row = self.store.reader.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()
-        return int(row[0])
+        return self.store.read(conflicts.count_open)
 
     def rejected_operations(self) -> int:
         """Open records of operations the hub refused for good (counted in open_conflicts too)."""
-        row = self.store.reader.execute(
-            "SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL AND kind = 'rejected'"
-        ).fetchone()
-        return int(row[0])
+        return self.store.read(conflicts.count_open, kind="rejected")
 
     def sync_summary(self) -> dict[str, Any]:
-        pending = self.store.reader.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
+        pending = self.store.read(outbox.summary)
         hub = self.replicator.summary() if self.replicator is not None else None
         return {
             "mode": "replicated" if self.store.replicated else "standalone",
@@ -235,15 +228,13 @@ class Service:
                 warnings.append(self.rebuild_warning)
         out["data_source"] = self.data_source
         if self.replicator is not None:
-            warnings += [
-                w for w in self.replicator.warnings(write=writes and call.sync != "confirmed") if w not in warnings
-            ]
-        conflicts = self.open_conflicts() if self.store.replicated else 0
-        if conflicts:
-            warnings.append(f"open_conflicts: {conflicts}")
+            warnings += self.replicator.warnings(write=writes and call.sync != "confirmed")
+        count = self.open_conflicts() if self.store.replicated else 0
+        if count:
+            warnings.append(f"open_conflicts: {count}")
         if self.mirror is not None and not self.mirror.healthy and self.mirror.reason:
             warnings.append(f"mirror_{self.mirror.state}: {self.mirror.reason}")
-        out["warnings"] = warnings
+        out["warnings"] = _once_per_code(warnings)
         if writes:
             out["sync"] = call.sync or ("queued" if self.store.replicated else "local_only")
             out["wrote_to_store"] = True
@@ -251,6 +242,18 @@ class Service:
             # mirror.debounce_ms (docs/decisions.md); false when disabled, paused or failing.
             out["wrote_to_markdown"] = self.mirror is not None and self.mirror.healthy
         return out
+
+
+def _once_per_code(warnings: list[str]) -> list[str]:
+    """One warning per code (the text before the colon); the first, most specific, one is kept."""
+    seen: set[str] = set()
+    out = []
+    for w in warnings:
+        code = w.split(":", 1)[0]
+        if code not in seen:
+            seen.add(code)
+            out.append(w)
+    return out
 
 
 def _raise_rejection(outcomes: list[dict[str, Any]]) -> None:

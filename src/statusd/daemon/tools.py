@@ -8,12 +8,13 @@ so the whole listing stays well under its 6,000-token budget.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusd import models as m
-from statusd.errors import ValidationError
+from statusd.errors import ValidationError, VersionMismatchError
 from statusd.store import (
     configuration,
     conflicts,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from statusd.daemon.service import Call, Service
 
 Handler = Callable[["Service", Any, "Call"], Awaitable[dict[str, Any]]]
+
+CLAIM_RACE_RETRIES = 10  # cross-machine races one claim without an id may lose before it gives up
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,15 @@ async def _remove_dependency(svc: Service, a: m.DependencyArgs, call: Call) -> d
 
 
 async def _claim_work_item(svc: Service, a: m.ClaimWorkItemArgs, call: Call) -> dict[str, Any]:
-    item = await svc.write(call, workitems.claim, a)
+    for attempt in itertools.count(1):
+        try:
+            item = await svc.write(call, workitems.claim, a)
+            break
+        except VersionMismatchError:
+            # Another machine claimed the item first (SPEC §5.3). The rejection brought its claim into
+            # this store, so a claimant that named no item takes the next ready one, as on one machine.
+            if a.id is not None or attempt >= CLAIM_RACE_RETRIES:
+                raise
     if item is None:
         call.warnings.append("nothing_ready: no ready work item to claim")
         return {"claimed": False, "item": None}

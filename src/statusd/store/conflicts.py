@@ -89,8 +89,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def count_open(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()[0])
+def count_open(conn: sqlite3.Connection, kind: str | None = None) -> int:
+    """Open conflict records (of one kind, when given)."""
+    if kind is None:
+        return int(conn.execute("SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()[0])
+    sql = "SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL AND kind = ?"
+    return int(conn.execute(sql, (kind,)).fetchone()[0])
 
 
 def _load(conn: sqlite3.Connection, text: str) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class WriteContext:
     machine: str = ""
     replicated: bool = False
     now: str = field(default_factory=now_iso)
+    # Set when a caller will wait for the hub's verdict (SPEC §5.3): a write that changes nothing
+    # locally then still queues a check, so "confirmed" always means the hub holds the value.
+    confirming: bool = False
     op_ids: list[str] = field(default_factory=list)
     changed_entities: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)

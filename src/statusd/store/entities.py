@@ -99,6 +99,11 @@ def get(conn: sqlite3.Connection, entity: Entity, ident: str) -> dict[str, Any] 
     return None if row is None else decode(entity, row)
 
 
+def version_of(conn: sqlite3.Connection, entity: Entity, ident: str) -> int | None:
+    row = conn.execute(f"SELECT version FROM {entity.table} WHERE id = ?", (ident,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def resolve(conn: sqlite3.Connection, entity: Entity, text: str, field: str = "id") -> str:
     """Turn a full id or a unique prefix (≥ 6 hex chars) into the full id."""
     key = check_id_text(text, field)
@@ -164,6 +169,11 @@ def update(
         k: {"old": current.get(k), "new": v} for k, v in new.items() if k in entity.fields and current.get(k) != v
     }
     if not changes:
+        if ctx.confirming and ctx.replicated and ctx.via != "sync":
+            # Nothing to change here, but the caller is promised the hub holds these values: a check
+            # (an operation without changes) asks the hub to compare versions, in outbox order.
+            asserts = {k: current.get(k) for k in new if k in entity.fields and k not in DERIVED}
+            _queue(conn, ctx, entity, current["id"], current["version"], current["version"], "{}", asserts=asserts)
         return current
     row = dict(current)
     row.update({k: c["new"] for k, c in changes.items()})
@@ -210,10 +220,29 @@ def _record(
         (entity.name, ident, new_version, encoded, ctx.actor, ctx.now, ctx.machine, ctx.via, op_id),
     )
     if op_id is not None:
-        conn.execute(
-            "INSERT INTO outbox(op_id, entity, entity_id, base_version, new_version, changes, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (op_id, entity.name, ident, base_version, new_version, encoded, ctx.now),
-        )
-        ctx.op_ids.append(op_id)
+        _queue(conn, ctx, entity, ident, base_version, new_version, encoded, op_id)
     ctx.changed_entities.add(entity.name)
+
+
+def _queue(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    entity: Entity,
+    ident: str,
+    base_version: int,
+    new_version: int,
+    encoded_changes: str,
+    op_id: str | None = None,
+    asserts: dict[str, Any] | None = None,
+) -> None:
+    """Append an operation to the outbox; its id joins ``ctx.op_ids`` before the commit."""
+    op_id = op_id or new_id()
+    conn.execute(
+        "INSERT INTO outbox(op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via, "
+        "asserts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            op_id, entity.name, ident, base_version, new_version, encoded_changes, ctx.now, ctx.actor, ctx.via,
+            None if asserts is None else dumps(asserts),
+        ),
+    )  # fmt: skip
+    ctx.op_ids.append(op_id)

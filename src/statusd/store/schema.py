@@ -218,6 +218,22 @@ def _conflict_reasons(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE conflicts ADD COLUMN reason TEXT")
 
 
+def _outbox_actor(conn: sqlite3.Connection) -> None:
+    # A push names who made each operation and how; reading it from history took a join per push.
+    # ``asserts``: the values a check (a confirmed write that changed nothing) expects the hub to hold.
+    _run_script(
+        conn,
+        """
+        ALTER TABLE outbox ADD COLUMN actor TEXT NOT NULL DEFAULT 'unknown';
+        ALTER TABLE outbox ADD COLUMN via TEXT NOT NULL DEFAULT 'tool';
+        ALTER TABLE outbox ADD COLUMN asserts TEXT;
+        UPDATE outbox SET
+            actor = coalesce((SELECT h.actor FROM history h WHERE h.op_id = outbox.op_id), 'unknown'),
+            via = coalesce((SELECT h.via FROM history h WHERE h.op_id = outbox.op_id), 'tool')
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _initial),
     ("0002_replication", _replication),
@@ -225,6 +241,7 @@ MIGRATIONS: list[Migration] = [
     ("0004_replication_indexes", _replication_indexes),
     ("0005_machine_id", _machine_id),
     ("0006_conflict_reasons", _conflict_reasons),
+    ("0007_outbox_actor", _outbox_actor),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

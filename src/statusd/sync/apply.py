@@ -3,7 +3,9 @@
 Two rules keep a machine's store honest while it replicates:
 
 * **Local pending changes stay on top.** A pulled change never overwrites an entity that still has
-  operations in the outbox; the verdict of the last of those operations brings the hub's state.
+  operations in the outbox. Every verdict brings the hub's state, and the entity's row becomes that
+  state with the operations still queued re-applied on top (renumbered from the hub's version), so a
+  rejected or conflicting value never lingers under a later local version (SPEC §5.3).
 * **Nothing is discarded.** A rejected confirmed write is reported to its caller; a queued write
   that clashes field by field is kept as a conflict record with base, local and remote values.
 """
@@ -19,37 +21,8 @@ from statusd.store import deployments
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
+from statusd.store.outbox import has_pending, known_op_ids, pending_for, set_meta
 from statusd.sync.set_aside import reopen_resolution, set_aside, withdraw_create
-
-
-def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT o.seq, o.op_id, o.entity, o.entity_id, o.base_version, o.new_version, o.changes, o.created_at, "
-        "h.actor, h.via FROM outbox o LEFT JOIN history h "
-        # history has no op_id index: reach the op's row through history_entity (it carries the op's
-        # entity and new version) instead of a scan of the whole history per push.
-        "ON h.entity_id = o.entity_id AND h.version = o.new_version AND h.op_id = o.op_id ORDER BY o.seq LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [
-        {
-            "seq": r[0],
-            "op_id": r[1],
-            "entity": r[2],
-            "entity_id": r[3],
-            "base_version": r[4],
-            "new_version": r[5],
-            "changes": json.loads(r[6]),
-            "at": r[7],
-            "actor": r[8] or "unknown",
-            "via": r[9] or "tool",
-        }
-        for r in rows
-    ]
-
-
-def has_pending(conn: sqlite3.Connection, entity_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM outbox WHERE entity_id = ? LIMIT 1", (entity_id,)).fetchone() is not None
 
 
 def apply_state(
@@ -113,12 +86,8 @@ def _fix_descendant_depths(conn: sqlite3.Connection, ident: str, depth: int) -> 
 
 
 def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> None:
-    """Append a pulled change to the local history unless it is one of ours."""
+    """Append a pulled change (another machine's) to the local history."""
     op_id = change.get("op_id")
-    # entity_id first: history_entity finds the entity's rows (history has no op_id index).
-    seen = "SELECT 1 FROM history WHERE entity_id = ? AND op_id = ?"
-    if op_id and conn.execute(seen, (change["entity_id"], op_id)).fetchone():
-        return
     conn.execute(
         "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -137,9 +106,16 @@ def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> N
 
 
 def apply_pulled(conn: sqlite3.Connection, ctx: WriteContext, changes: list[dict[str, Any]], cursor: str) -> int:
-    """Apply one batch of pulled changes and advance the cursor in the same transaction."""
+    """Apply one batch of pulled changes and advance the cursor in the same transaction.
+
+    A change whose operation id is already in the history is this machine's own (or was pulled
+    before): its verdict already brought the hub's state, so it is skipped.
+    """
     applied = 0
+    known = known_op_ids(conn, [c["op_id"] for c in changes if c.get("op_id")])
     for change in changes:
+        if change.get("op_id") in known:
+            continue
         record_remote_history(conn, change)
         if has_pending(conn, change["entity_id"]):
             continue
@@ -156,15 +132,6 @@ def apply_pulled(conn: sqlite3.Connection, ctx: WriteContext, changes: list[dict
         applied += 1
     set_meta(conn, "pull_cursor", cursor)
     return applied
-
-
-def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-
-
-def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else str(row[0])
 
 
 def settle(
@@ -184,9 +151,12 @@ def settle(
             continue
         if kind == "invalid":  # refused for good: kept as a record; the store shows the hub's state
             set_aside(conn, ctx, op, verdict)
-            if "data" in verdict and has_pending(conn, op["entity_id"]):
-                _unapply(conn, ctx, op)
         conn.execute("DELETE FROM outbox WHERE op_id = ?", (op["op_id"],))
+        if op.get("asserts") and kind in ("applied", "merged") and _disagrees(op["asserts"], verdict.get("data") or {}):
+            # A check the hub passed on version, but an earlier operation's fate (a rejection, a merge)
+            # left other values there than the caller saw: "confirmed" would not be true.
+            verdict = {**verdict, "verdict": "rejected"}
+            kind = "rejected"
         if kind in ("rejected", "cycle"):
             conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
             reopen_resolution(conn, op)
@@ -218,8 +188,8 @@ def settle(
             withdraw_create(conn, ctx, op)
         elif kind == "duplicate":
             _retire_local_duplicate(conn, ctx, op)
-        if "data" in verdict and not has_pending(conn, verdict["entity_id"]):
-            apply_state(
+        if "data" in verdict:
+            adopt(
                 conn, ctx, op["entity"], verdict["entity_id"], verdict["version"], verdict["data"],
                 verdict.get("updated_at") or ctx.now, verdict.get("updated_by") or op["actor"],
             )  # fmt: skip
@@ -227,18 +197,37 @@ def settle(
     return outcomes
 
 
-def _unapply(conn: sqlite3.Connection, ctx: WriteContext, op: dict[str, Any]) -> None:
-    """Put back this op's old values where the local row still shows its new ones."""
-    entity = ENTITIES[op["entity"]]
-    row = ent.get(conn, entity, op["entity_id"])
-    if row is None:
-        return
-    data = {name: row[name] for name in entity.fields}
-    for k, c in op["changes"].items():
-        if k in data and data[k] == c.get("new"):
-            data[k] = c.get("old")
-    data.update(created_at=row["created_at"], created_by=row["created_by"])
-    apply_state(conn, ctx, entity.name, row["id"], row["version"], data, row["updated_at"], row["updated_by"])
+def _disagrees(asserts: dict[str, Any], data: dict[str, Any]) -> bool:
+    return any(data.get(k) != v for k, v in asserts.items())
+
+
+def adopt(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    entity_name: str,
+    ident: str,
+    version: int,
+    data: dict[str, Any],
+    updated_at: str,
+    updated_by: str,
+) -> int:
+    """Make the row the hub's state with this machine's queued operations re-applied on top.
+
+    The queued operations are renumbered to follow the hub's version (their base values, which the
+    hub merges against, stay as their writers saw them). Returns the row's new version.
+    """
+    pending = pending_for(conn, ident)
+    state = dict(data)
+    for op_id, changes, actor, at in pending:
+        base = version
+        if changes:  # a check (no changes) asks the hub about a version; it makes none
+            version += 1
+            state.update({k: c.get("new") for k, c in changes.items()})
+            updated_at, updated_by = at, actor
+            conn.execute("UPDATE history SET version = ? WHERE op_id = ?", (version, op_id))
+        conn.execute("UPDATE outbox SET base_version = ?, new_version = ? WHERE op_id = ?", (base, version, op_id))
+    apply_state(conn, ctx, entity_name, ident, version, state, updated_at, updated_by)
+    return version
 
 
 def _with_queued_changes(conn: sqlite3.Connection, op: dict[str, Any]) -> dict[str, Any]:
@@ -274,9 +263,9 @@ def enqueue_full_state(
         low = conn.execute("SELECT MIN(seq) FROM outbox").fetchone()[0]
         seq = min(before_seq, low if low is not None else before_seq) - 1
     conn.execute(
-        "INSERT INTO outbox(seq, op_id, entity, entity_id, base_version, new_version, changes, created_at) "
-        "VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-        (seq, op_id, entity_name, ident, row["version"], ent.dumps(changes), row["created_at"]),
+        "INSERT INTO outbox(seq, op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via) "
+        "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, 'tool')",
+        (seq, op_id, entity_name, ident, row["version"], ent.dumps(changes), row["created_at"], row["updated_by"]),
     )
 
 

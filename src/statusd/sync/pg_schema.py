@@ -279,3 +279,51 @@ async def entity_state(conn: asyncpg.Connection, schema: str, ident: str) -> dic
     if row is None:
         return None
     return {"version": row[0], "data": json.loads(row[1]), "updated_at": row[2], "updated_by": row[3]}
+
+
+# --- the replicator's queries (kept here: the hub's SQL lives in this module) -----------------
+
+
+async def ping(conn: asyncpg.Connection) -> None:
+    await conn.fetchval("SELECT 1")
+
+
+async def apply_ops(conn: asyncpg.Connection, schema: str, ops_json: str) -> str:
+    """Apply a batch of operations in one round trip; the verdicts as a JSON array."""
+    return str(await conn.fetchval(f"SELECT {schema}.apply_ops($1::jsonb, false)::text", ops_json))
+
+
+async def pull_page(conn: asyncpg.Connection, schema: str, txid: str, seq: int, limit: int) -> list[asyncpg.Record]:
+    """Changes after the ``(txid, seq)`` cursor, each with whether it is deliverable yet (SPEC §5.5)."""
+    return list(
+        await conn.fetch(
+            f"SELECT txid::text, seq, entity, entity_id, version, data::text, changes::text, op_id::text, "
+            f"actor, at, machine, via, txid < pg_snapshot_xmin(pg_current_snapshot()) FROM {schema}.changes "
+            "WHERE (txid, seq) > ($1::text::xid8, $2) ORDER BY txid, seq LIMIT $3",
+            txid,
+            seq,
+            limit,
+        )
+    )
+
+
+async def snapshot_start(conn: asyncpg.Connection, schema: str) -> tuple[int, str]:
+    """Inside a repeatable-read transaction: (entity count, the pull cursor just behind this snapshot)."""
+    total = await conn.fetchval(f"SELECT count(*) FROM {schema}.entities")
+    cursor = await conn.fetchrow(
+        f"SELECT txid::text AS txid, seq FROM {schema}.changes "
+        "WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, seq DESC LIMIT 1"
+    )
+    return int(total), f"{cursor['txid']}:{cursor['seq']}" if cursor else "0:0"
+
+
+async def entity_page(conn: asyncpg.Connection, schema: str, after_id: str, limit: int) -> list[asyncpg.Record]:
+    """Hub entities by id after ``after_id``: (id, entity, version, data JSON, updated_at, updated_by)."""
+    return list(
+        await conn.fetch(
+            f"SELECT id, entity, version, data::text, updated_at, updated_by FROM {schema}.entities "
+            "WHERE id > $1 ORDER BY id LIMIT $2",
+            after_id,
+            limit,
+        )
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -23,8 +22,9 @@ from typing import Any
 import asyncpg
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext
+from statusd.store import Store, WriteContext, outbox
 from statusd.sync import apply, pg_schema
+from statusd.sync.confirmations import Confirmations, Ticket, Verdicts
 from statusd.sync.errors import describe, is_rejection, is_transient, map_hub_error
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ HELD_BACK_MAX_S = 2.0
 HEARTBEAT_S = 5.0
 HEARTBEAT_TIMEOUT_S = 3.0
 STALE_AFTER_S = 30 * 60
+OWN_ECHOES_BEFORE_SAVING = PULL_BATCH  # a cursor kept in memory is stored at least this often
 
 
 @dataclass
@@ -84,11 +85,11 @@ class Replicator:
         self.state = SyncState(down_since=now_iso())
         self._wake = asyncio.Event()
         self._pull_wanted = asyncio.Event()
-        # A waiter's result is the op's outcome, or None when the hub went away before answering.
-        self._waiters: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
-        # Ops whose strict verdict is being recorded: their callers must hear it, even past the timeout.
-        self._settling: set[str] = set()
-        self._held: list[WriteContext] = []  # writes whose callers are about to wait (see hold)
+        self.confirmations = Confirmations()
+        # Where pulling has got to when only this machine's own changes came back since the last
+        # write: kept in memory (no transaction just to move past our own echo) and stored with the
+        # next write; after a restart those echoes are read again and skipped again.
+        self._cursor: str | None = None
         self._conn: asyncpg.Connection | None = None
         self._listener: asyncpg.Connection | None = None
         self._stopping = False
@@ -106,52 +107,18 @@ class Replicator:
         self._wake.set()
         return self.state.online
 
-    def hold(self, ctx: WriteContext) -> None:
-        """Keep the ops this write is about to queue out of any push until ``confirm`` or ``release``.
+    def open_ticket(self, ctx: WriteContext) -> Ticket | None:
+        """Before a write whose caller will wait: register it (None when the hub is unreachable)."""
+        return self.confirmations.open(ctx) if self.state.online else None
 
-        Without this, the loop could read them from the outbox between their commit and the caller's
-        ``confirm`` and push them as queued writes: merged or kept as conflicts, never rejected.
-        """
-        self._held.append(ctx)
-
-    def release(self, ctx: WriteContext) -> None:
-        if ctx in self._held:
-            self._held.remove(ctx)
-            self._wake.set()
-
-    async def confirm(
-        self, op_ids: list[str], timeout_s: float, held: WriteContext | None = None
-    ) -> list[dict[str, Any]] | None:
-        """Push these operations now and wait for their verdicts; None if the hub did not answer in time.
-
-        ``held`` (from :meth:`hold`) is released once the waiters are in place.
-        """
-        if not op_ids or not self.state.online:
-            if held is not None:
-                self.release(held)
-            return None
-        loop = asyncio.get_running_loop()
-        futures = [self._waiters.setdefault(op_id, loop.create_future()) for op_id in op_ids]
-        if held is not None:
-            self.release(held)
+    def close_ticket(self, ticket: Ticket) -> None:
+        self.confirmations.close(ticket)
         self._wake.set()
-        try:
-            async with asyncio.timeout(timeout_s):
-                outcomes = await asyncio.gather(*(asyncio.shield(f) for f in futures))
-        except TimeoutError:
-            if not self._settling.intersection(op_ids):
-                return None
-            # The hub has judged these strictly and the verdict is being recorded: the caller must
-            # hear it, or a rejected write would be withdrawn after the caller was told "queued".
-            outcomes = await asyncio.gather(*(asyncio.shield(f) for f in futures))
-        finally:
-            for op_id in op_ids:
-                fut = self._waiters.pop(op_id, None)
-                if fut is not None and not fut.done():
-                    fut.cancel()
-        if any(o is None or o.get("verdict") in ("missing", "folded") for o in outcomes):
-            return None  # not judged yet: the op is still queued
-        return [o for o in outcomes if o is not None]
+
+    async def confirm(self, ticket: Ticket, timeout_s: float) -> Verdicts:
+        """Push the ticket's operations now and wait for their verdicts (SPEC §5.3)."""
+        self._wake.set()
+        return await self.confirmations.wait(ticket, timeout_s)
 
     def warnings(self, *, write: bool) -> list[str]:
         out = []
@@ -201,7 +168,7 @@ class Replicator:
                 await self.connect()
                 await self._serve()
             except asyncio.CancelledError:
-                self._release_waiters()
+                self.confirmations.went_away("the sync loop stopped before Postgres confirmed")
                 raise
             except pg_schema.SchemaTooNewError as exc:
                 self._went_down(str(exc))
@@ -212,7 +179,7 @@ class Replicator:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     # The driver turned our cancellation into a connection error: stop, don't retry.
-                    self._release_waiters()
+                    self.confirmations.went_away("the sync loop stopped before Postgres confirmed")
                     raise asyncio.CancelledError from exc
                 if not is_transient(exc):
                     log.error("sync error: %s", describe(exc, self.password))
@@ -240,13 +207,7 @@ class Replicator:
             log.warning("Postgres not reachable: %s; working locally and retrying", reason)
         self.state.online = False
         self.state.last_error = reason
-        self._release_waiters()
-
-    def _release_waiters(self) -> None:
-        """Tell every waiting caller its ops stay queued (cancelling would fail the caller's call)."""
-        for fut in self._waiters.values():
-            if not fut.done():
-                fut.set_result(None)
+        self.confirmations.went_away("the connection to Postgres was lost before it confirmed")
 
     async def connect(self) -> None:
         kwargs: dict[str, Any] = {"timeout": self.connect_timeout_s, "command_timeout": self.command_timeout_s}
@@ -311,7 +272,7 @@ class Replicator:
         """A listener on a half-open connection hears nothing forever: prove it still answers."""
         assert self._listener is not None
         async with asyncio.timeout(HEARTBEAT_TIMEOUT_S):
-            await self._listener.fetchval("SELECT 1")
+            await pg_schema.ping(self._listener)
 
     async def _join_hub(self) -> None:
         cursor = self.store.meta("pull_cursor")
@@ -322,11 +283,7 @@ class Replicator:
             await self.store.write(apply.enqueue_initial_upload, _ctx())
 
     def local_has_data(self) -> bool:
-        row = self.store.reader.execute(
-            "SELECT (SELECT COUNT(*) FROM work_items) + (SELECT COUNT(*) FROM vendors) "
-            "+ (SELECT COUNT(*) FROM deployments) + (SELECT COUNT(*) FROM enhancements)"
-        ).fetchone()
-        return bool(row[0])
+        return self.store.read(outbox.has_local_data)
 
     async def bootstrap(self, progress: Any = None) -> int:
         """Copy every hub entity into an empty store, then start pulling after that snapshot."""
@@ -334,22 +291,14 @@ class Replicator:
         s = self.schema
         copied = 0
         async with self._conn.transaction(isolation="repeatable_read", readonly=True):
-            total = await self._conn.fetchval(f"SELECT count(*) FROM {s}.entities")
-            cursor = await self._conn.fetchrow(
-                f"SELECT txid::text AS txid, seq FROM {s}.changes "
-                "WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, seq DESC LIMIT 1"
-            )
+            total, cursor = await pg_schema.snapshot_start(self._conn, s)
             self.state.bootstrap = {"total": total, "copied": 0}
-            await self.store.write(_drop_local_creates, _ctx())
+            await self.store.write(outbox.drop_default_configuration, _ctx())
             last_id = ""
             writing: asyncio.Future[None] | None = None
             while True:
                 # Fetch and decode the next page while the writer thread stores the previous one.
-                rows = await self._conn.fetch(
-                    f"SELECT id, entity, version, data::text, updated_at, updated_by FROM {s}.entities "
-                    "WHERE id > $1 ORDER BY id LIMIT 5000",
-                    last_id,
-                )
+                rows = await pg_schema.entity_page(self._conn, s, last_id, 5000)
                 batch = [(r[1], r[0], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
                 if writing is not None:
                     await writing
@@ -362,46 +311,35 @@ class Replicator:
                 last_id = rows[-1][0]
                 self.state.bootstrap["copied"] = copied
         await self.store.write(apply.recompute_depths, _ctx())
-        value = f"{cursor['txid']}:{cursor['seq']}" if cursor else "0:0"
-        await self.store.write(_set_cursor, _ctx(), value)
+        await self.store.write(outbox.write_meta, _ctx(), "pull_cursor", cursor)
+        self._cursor = None
         return copied
 
     async def _push(self) -> bool:
         """Push one batch of the outbox; return whether anything was pushed."""
         assert self._conn is not None
-        ops = self.store.read(apply.pending_ops, PUSH_BATCH)
-        held = {op_id for ctx in self._held for op_id in ctx.op_ids}
-        if held:  # stop before the first held op: later ones may depend on it
-            ops = list(itertools.takewhile(lambda op: op["op_id"] not in held, ops))
+        ops = self.store.read(outbox.pending_ops, PUSH_BATCH)
         if not ops:
             return False
         for op in ops:
-            waiter = self._waiters.get(op["op_id"])
-            op["strict"] = waiter is not None and not waiter.done()
+            op["strict"] = self.confirmations.is_strict(op["op_id"])
         verdicts = await self._judge(ops)
         crash_point("after_hub_commit")
         settled: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for op, verdict in zip(ops, verdicts, strict=True):
-            if op["strict"] and not self._waiting(op["op_id"]):
+            if op["strict"] and not self.confirmations.judged(op["op_id"]):
                 # Its caller gave up waiting and was told "queued": from now on it is a queued write.
                 op["strict"] = False
                 if verdict["verdict"] in ("rejected", "cycle"):
                     continue  # the hub did not record a rejection: push it again, to merge
             settled.append((op, verdict))
-        judged = {op["op_id"] for op, _ in settled if op["strict"]}
-        self._settling |= judged
-        try:
-            outcomes = await self.store.write(
-                apply.settle, _ctx(), [op for op, _ in settled], [verdict for _, verdict in settled]
-            )
-        finally:
-            self._settling -= judged
+        outcomes = await self.store.write(
+            apply.settle, _ctx(), [op for op, _ in settled], [verdict for _, verdict in settled]
+        )
         self.state.pushed += len(settled)
         self.state.last_push_at = now_iso()
         for outcome in outcomes:
-            fut = self._waiters.get(outcome["op_id"])
-            if fut is not None and not fut.done():
-                fut.set_result(outcome)
+            self.confirmations.deliver(outcome)
         return True
 
     async def _send(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -411,11 +349,13 @@ class Replicator:
         body = json.dumps([{**op, "machine": machine} for op in ops], default=str)
         for attempt in range(CREATE_RACE_RETRIES + 1):
             try:
-                raw = await self._conn.fetchval(f"SELECT {self.schema}.apply_ops($1::jsonb, false)::text", body)
+                raw = await pg_schema.apply_ops(self._conn, self.schema, body)
                 break
-            except asyncpg.UniqueViolationError:
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                 # Another machine created the same entity (a deterministic id, or a vendor name) in a
                 # transaction that committed while ours waited: now visible, it takes the normal path.
+                # Or two batches locked the same rows in opposite orders: Postgres rolled ours back
+                # whole, so sending it again is safe (and no reason to call the hub unreachable).
                 if attempt == CREATE_RACE_RETRIES:
                     raise
         verdicts: list[dict[str, Any]] = json.loads(raw)
@@ -450,10 +390,6 @@ class Replicator:
         verdict.update(await pg_schema.entity_state(self._conn, self.schema, op["entity_id"]) or {})
         return verdict
 
-    def _waiting(self, op_id: str) -> bool:
-        fut = self._waiters.get(op_id)
-        return fut is not None and not fut.done()
-
     async def _pull(self) -> bool:
         """Pull every deliverable change; return whether committed changes were held back.
 
@@ -464,36 +400,20 @@ class Replicator:
         assert self._conn is not None
         s = self.schema
         while True:
-            cursor = self.store.meta("pull_cursor") or "0:0"
+            cursor = self._cursor or self.store.meta("pull_cursor") or "0:0"
             txid, _, seq = cursor.partition(":")
-            rows = await self._conn.fetch(
-                f"SELECT txid::text, seq, entity, entity_id, version, data::text, changes::text, op_id::text, "
-                f"actor, at, machine, via, txid < pg_snapshot_xmin(pg_current_snapshot()) FROM {s}.changes "
-                "WHERE (txid, seq) > ($1::text::xid8, $2) ORDER BY txid, seq LIMIT $3",
-                txid,
-                int(seq),
-                PULL_BATCH,
-            )
+            rows = await pg_schema.pull_page(self._conn, s, txid, int(seq), PULL_BATCH)
             ready = [r for r in rows if r[12]]  # a prefix: rows are ordered by txid
             if ready:
-                changes = [
-                    {
-                        "entity": r[2],
-                        "entity_id": r[3],
-                        "version": r[4],
-                        "data": json.loads(r[5]),
-                        "changes": json.loads(r[6]),
-                        "op_id": r[7],
-                        "actor": r[8],
-                        "at": r[9],
-                        "machine": r[10],
-                        "via": r[11],
-                    }
-                    for r in ready
-                ]
                 new_cursor = f"{ready[-1][0]}:{ready[-1][1]}"
-                await self.store.write(apply.apply_pulled, _ctx(), changes, new_cursor)
-                self.state.pulled += len(ready)
+                own = self.store.read(outbox.known_op_ids, [r[7] for r in ready if r[7]])
+                changes = [_change(r) for r in ready if r[7] is None or r[7] not in own]
+                if changes or len(own) >= OWN_ECHOES_BEFORE_SAVING:
+                    await self.store.write(apply.apply_pulled, _ctx(), changes, new_cursor)
+                    self._cursor = None
+                else:
+                    self._cursor = new_cursor  # only our own changes came back: nothing to write
+                self.state.pulled += len(changes)
             self.state.last_pull_at = now_iso()
             self.state.last_pull_monotonic = time.monotonic()
             if len(ready) < len(rows) or len(rows) < PULL_BATCH:
@@ -504,14 +424,19 @@ class Replicator:
         self._wake.set()
 
 
-def _drop_local_creates(conn: Any, ctx: WriteContext) -> None:
-    # An empty store's default configuration carries no one's intent: the hub's state wins. (Writes
-    # made while the bootstrap runs are real and stay queued.)
-    conn.execute("DELETE FROM outbox WHERE base_version = 0 AND entity = 'configuration'")
-
-
-def _set_cursor(conn: Any, ctx: WriteContext, value: str) -> None:
-    apply.set_meta(conn, "pull_cursor", value)
+def _change(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "entity": r[2],
+        "entity_id": r[3],
+        "version": r[4],
+        "data": json.loads(r[5]),
+        "changes": json.loads(r[6]),
+        "op_id": r[7],
+        "actor": r[8],
+        "at": r[9],
+        "machine": r[10],
+        "via": r[11],
+    }
 
 
 def _ctx() -> WriteContext:
