@@ -36,7 +36,7 @@ from statusd.sync.markdown_import import ImportResult, apply_document
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
 from statusd.sync.markdown_parse import parse
 from statusd.sync.markdown_render import render
-from statusd.sync.mirror_state import Rendered, rebase, snapshot
+from statusd.sync.mirror_state import Rendered, rebase, sid_lists, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +183,14 @@ class Mirror:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, *, adopt: bool = False) -> None:
+    async def start(self, *, adopt: bool = False, hub_rebuilt: bool = False) -> None:
         """Take over the file: import edits made while the daemon was down, or write a fresh one.
 
         The store is exactly as it was when the last daemon flushed the file on shutdown, so its
         snapshot now is the base that file was rendered from. With ``adopt`` (the store was just
-        rebuilt, from this very file or from Postgres) the file is taken as read, not imported.
+        rebuilt, from this very file or from Postgres) the file is taken as read, not imported. With
+        ``hub_rebuilt`` a file listing entities the rebuilt store lacks (writes that never reached
+        Postgres) is left untouched and the mirror paused: a render would drop them.
         """
         self.state, self.reason, self.error = "starting", None, None
         self._conn = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
@@ -205,6 +207,13 @@ class Mirror:
                 doc = parse(data.decode("utf-8"))
             except (UnicodeDecodeError, MarkdownParseError) as exc:
                 self.pause(f"{self.path.name} does not parse ({exc}); fix it and save to resume", _error(exc))
+                return
+            if hub_rebuilt and (missing := await asyncio.to_thread(self._unknown_entries, doc)):
+                self.pause(
+                    f"{self.path.name} lists {missing} entr{'y' if missing == 1 else 'ies'} the store rebuilt "
+                    f"from Postgres does not have; left untouched. Run 'statusd migrate {self.path}' to import "
+                    "them, or delete those lines and save"
+                )
                 return
             self.layout = doc.layout
             shadow = None if adopt else _read_file(self.shadow)
@@ -249,6 +258,11 @@ class Mirror:
         self.imported_hash = _sha(original)
         self.base = await asyncio.to_thread(self._snapshot)
         self._resume()
+
+    def _unknown_entries(self, doc: Document) -> int:
+        """How many of the file's tagged lines name no entity in the store."""
+        known = self._rebase(doc).ids
+        return sum(len([s for s in sids if s not in known.get(k, {})]) for k, sids in sid_lists(doc.state).items())
 
     def _rebase(self, doc: Document) -> Rendered:
         with self._lock:
