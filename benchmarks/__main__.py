@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only P1,P3] [--json PATH]``: run, print the table, save JSON.
+"""``python -m benchmarks [--quick | --smoke] [--only P1,P3] [--json PATH]``: run, print the table, save JSON.
 
 Exit status: 0 when every selected figure ran (whatever it measured), 1 when one crashed or the
 environment could not be torn down cleanly, 2 for bad options.
@@ -28,7 +28,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description="Run the SPEC §11 benchmark and print its table."
     )
-    parser.add_argument("--quick", action="store_true", help="small counts and datasets (CI smoke test)")
+    parser.add_argument("--quick", action="store_true", help="small counts and datasets")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny counts: proves every figure runs (the test suite's run)"
+    )
     parser.add_argument("--only", metavar="IDS", help=f"comma-separated figure ids ({', '.join(FIGURES)})")
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
@@ -70,7 +73,7 @@ async def run(settings: Settings, selected: list[str]) -> tuple[list[Row], list[
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    settings = Settings.for_mode(args.quick)
+    settings = Settings.for_mode(args.quick, smoke=args.smoke)
     started = time.time()
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         machine=platform.machine(),
         kernel=platform.release(),
     )
-    mode = "quick" if settings.quick else "full"
+    mode = settings.mode
     print(f"statusd benchmark ({mode} mode) — SPEC §11; times in ms unless the unit says otherwise")
     print(", ".join(f"{k} {v}" for k, v in facts.items()))
     if load_before > 0.5:

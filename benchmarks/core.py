@@ -27,11 +27,16 @@ class Settings:
     min_samples: int
     replay_writes: int  # P6: writes queued during the outage, per replay
     replication_runs: int  # P6: replays and bootstraps measured (p50 = median run, p99 = slowest)
+    mode: str = "full"
 
     @classmethod
-    def for_mode(cls, quick: bool) -> Settings:
+    def for_mode(cls, quick: bool, smoke: bool = False) -> Settings:
+        if smoke:
+            # The test suite's run: every figure end to end with its invariants, counts too small
+            # for the timings to mean anything.
+            return cls(True, 30, 5, 5, 200, 1_000, 0.3, 1, 2, 0.5, 5, 100, 1, "smoke")
         if quick:
-            return cls(True, 200, 20, 30, 1_000, 10_000, 1.0, 5, 5, 2.0, 20, 1_000, 1)
+            return cls(True, 200, 20, 30, 1_000, 10_000, 1.0, 5, 5, 2.0, 20, 1_000, 1, "quick")
         return cls(False, 3_000, 200, 300, 10_000, 100_000, 5.0, 50, 30, 12.0, 300, 10_000, 3)
 
 

@@ -40,6 +40,7 @@ from collections.abc import AsyncIterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from daemon_support import DaemonProcess, running_daemon  # noqa: E402
+from inprocess_support import InProcessDaemon, inprocess_daemon  # noqa: E402
 from statusd.daemon.service import Service  # noqa: E402
 from statusd.store import Store  # noqa: E402
 
@@ -58,7 +59,18 @@ async def service(store: Store) -> Service:
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+async def daemon(tmp_path: Path) -> AsyncIterator[InProcessDaemon]:
+    """The real daemon (standalone) inside the test's event loop, with its own store and socket.
+
+    Tool behaviour is tested here; tests about the process itself (signals, exit codes, systemd,
+    kill -9, a second process on the same store) take ``daemon_process``.
+    """
+    async with inprocess_daemon(tmp_path / "project") as d:
+        yield d
+
+
+@pytest.fixture
+def daemon_process(tmp_path: Path) -> Iterator[DaemonProcess]:
     """A running ``statusd run`` subprocess (standalone) with its own store and socket."""
     with running_daemon(tmp_path / "project") as proc:
         yield proc

@@ -1,4 +1,4 @@
-"""The benchmark runs end to end in quick mode and reports every figure (timings are not judged here)."""
+"""The benchmark runs end to end in smoke mode (tiny counts) and reports every figure; timings are not judged."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ EXPECTED = {
 
 @pytest.mark.postgres
 @pytest.mark.timeout(420)
-def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
+def test_smoke_benchmark_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks", "--smoke", "--json", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -29,7 +29,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     result = json.loads(out.read_text())
-    assert result["mode"] == "quick"
+    assert result["mode"] == "smoke"
     assert result["errors"] == []
     rows = result["rows"]
     assert {r["figure"] for r in rows} == EXPECTED

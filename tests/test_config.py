@@ -253,6 +253,8 @@ def test_env_unknown_section_is_an_error(project: Path, home: Path) -> None:
         ('[archive]\nschedule = "5-2 * * * *"', "archive.schedule"),
         ('[postgres]\ndsn = "postgresql://u@db:99999/x"', "postgres.dsn"),
         ('[postgres]\ndsn = "postgresql://u@db:abc/x"', "postgres.dsn"),
+        ('[postgres]\ndsn = "postgresql://u@db:\u00b9/x"', "postgres.dsn"),  # '¹'.isdigit() is true
+        ('[archive]\nschedule = "\u00b9 3 * * *"', "archive.schedule"),
         ('[postgres]\ndsn = "postgresql://u@db/x?port=0"', "postgres.dsn"),
         ('[postgres]\ndsn = "postgresql://u@db/x?sslmode=sometimes"', "postgres.dsn"),
         ('[postgres]\ndsn = "postgresql://u@db/x?target_session_attrs=any-old"', "postgres.dsn"),

@@ -9,30 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from statusd import cli_fast as fast
-from statusd.config import Settings, load_settings
-from statusd.errors import ConfigError, StatusdError, StoreLockedError
+from statusd.cli_common import ConfigOpt, JsonOpt, _settings, app, err, out
+from statusd.config import Settings
+from statusd.errors import StatusdError, StoreLockedError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local-first project status for AI assistants.")
-# Printed data is user text: no ":name:" emoji substitution; errors stay one line for journald and grep.
-out = Console(emoji=False)
-err = Console(stderr=True, soft_wrap=True, emoji=False)
-
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="statusd.toml (default: ./statusd.toml, then user config dir)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a summary")]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        err.print(f"[red]statusd: bad configuration:[/] {escape(exc.message)}")
-        raise typer.Exit(78) from None
+__all__ = ["app"]
 
 
 def _ask(settings: Settings, show: Callable[[Callable[..., dict[str, Any]]], None]) -> None:

@@ -26,7 +26,7 @@ from statusd.quick_client import DaemonNotRunningError, QuickClient
 FAST_COMMANDS = frozenset({"status", "ready", "show", "conflicts", "sync", "call"})
 
 
-class UsageError(Exception):
+class UsageError(StatusdError):
     """Arguments this fast path does not handle: the typer CLI takes over."""
 
 

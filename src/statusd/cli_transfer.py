@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from statusd.cli_app import ConfigOpt, JsonOpt, _settings, app, err, out
+from statusd.cli_common import ConfigOpt, JsonOpt, _settings, app, err, out
 from statusd.config import Settings
 from statusd.errors import StatusdError
 
@@ -92,9 +92,10 @@ async def _import_offline(settings: Settings, source: str, path: Path, dry_run: 
 
 def _print_report(report: dict[str, Any]) -> None:
     verb = "Would import" if report.get("dry_run") else "Imported"
+    read = report.get("records_read", 0)
     deps = report.get("dependencies") or {}
     out.print(
-        f"{verb} {report['source']} from {escape(str(report['path']))}: "
+        f"{verb} {report['source']} from {escape(str(report['path']))} ({read} record{'' if read == 1 else 's'}): "
         f"created {report['created']}, updated {report['updated']}, unchanged {report['unchanged']}, "
         + (f"deleted {report['deleted']}, " if report.get("deleted") else "")
         + f"skipped {report['skipped']}; dependencies created {deps.get('created', 0)}, "

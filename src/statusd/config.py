@@ -149,7 +149,7 @@ def _check_dsn_parameters(netloc: str, query: str) -> None:
     params = dict(parse_qsl(query, keep_blank_values=True))
     ports += params["port"].split(",") if "port" in params else []
     for port in ports:
-        if not (port.isdigit() and 1 <= int(port) <= 65535):
+        if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
             raise ValueError(f"port {port[:20]!r} is not a number from 1 to 65535")
     if "sslmode" in params and params["sslmode"] not in _SSLMODES:
         raise ValueError(f"sslmode {params['sslmode'][:30]!r} is not one of {', '.join(_SSLMODES)}")
@@ -217,7 +217,7 @@ def _check_cron_field(field: str, name: str, low: int, high: int, names: dict[st
     """Refuse values outside the field's range (``61 25 * * *``) before the scheduler would crash on them."""
 
     def value(text: str) -> int:
-        number = names.get(text.lower()) if not text.isdigit() else int(text)
+        number = names.get(text.lower()) if not (text.isascii() and text.isdigit()) else int(text)
         if number is None:
             raise ValueError(f"{name} field {field!r}: {text!r} is not a number or a known name")
         if not low <= number <= high:
@@ -226,7 +226,7 @@ def _check_cron_field(field: str, name: str, low: int, high: int, names: dict[st
 
     for item in field.split(","):
         base, slash, step = item.partition("/")
-        if slash and not (step.isdigit() and 1 <= int(step) <= high - low):
+        if slash and not (step.isascii() and step.isdigit() and 1 <= int(step) <= high - low):
             raise ValueError(f"{name} field {field!r}: the step must be a number from 1 to {high - low}")
         if base == "*":
             continue

@@ -8,7 +8,9 @@
     ├── DepthLimitError               "depth_limit"        details: {max_depth, depth}
     ├── CycleDetectedError            "cycle_detected"     details: {...}
     ├── DuplicateError                "duplicate"          details: {entity, field, value}
-    ├── UnavailableError              "unavailable"        (the daemon itself cannot serve)
+    ├── UnavailableError              "unavailable"        (the daemon or its store cannot serve now;
+    │   │                                                   details.reason, e.g. "disk_full")
+    │   └── DaemonNotRunningError     client only: nothing listens on the socket
     ├── ConfigError                   start-up only: a bad configuration key
     ├── StoreTooNewError              start-up only: the store was written by a newer statusd
     ├── StoreLockedError              start-up only: another daemon owns the store file
@@ -19,6 +21,8 @@
         └── HubFaultError             permanent for the hub as it stands (privileges, schema): retry slowly
             └── SchemaTooNewError     (sync/pg_schema.py) the hub is newer than this statusd: sync pauses
 
+SQLite failures of the store become ``UnavailableError`` in one place, ``statusd.store.sqlite_errors``.
+
 Each error builds its message from its identifiers and carries a JSON-safe ``details`` dict.
 ``to_payload`` is the single place that turns an error into the tool-error body of SPEC §4.2;
 ``from_payload`` is its inverse for the Python client.
@@ -26,6 +30,7 @@ Each error builds its message from its identifiers and carries a JSON-safe ``det
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 
@@ -127,6 +132,16 @@ class DuplicateError(StatusdError):
 
 class UnavailableError(StatusdError):
     code = "unavailable"
+
+
+class DaemonNotRunningError(UnavailableError):
+    """Nothing listens on the daemon's socket (raised by the Python client)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(
+            f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'",
+            {"path": str(path), "reason": reason},
+        )
 
 
 class ConfigError(StatusdError):

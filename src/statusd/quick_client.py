@@ -15,18 +15,12 @@ from types import TracebackType
 from typing import Any, Self
 
 import statusd
+from statusd.errors import DaemonNotRunningError as DaemonNotRunningError  # re-exported for callers
 from statusd.errors import StatusdError, from_payload
 
 PROTOCOL_VERSION = "2025-11-25"  # the newest revision reachable through the initialize handshake
 HELLO_PREFIX = b"#statusd "  # the bridge's preamble line (statusd.daemon.transport.HELLO_PREFIX)
 STORE_CHECK_SECONDS = 5.0
-
-
-class DaemonNotRunningError(StatusdError):
-    code = "unavailable"
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"no statusd daemon is listening on {path} ({reason}); start it with 'statusd run'")
 
 
 class WrongDaemonError(StatusdError):

@@ -17,12 +17,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from statusd.errors import StatusdError
+
 WATCHDOG_S = 30
 STOP_TIMEOUT_S = 10
 EX_CONFIG = 78  # sysexits.h: a bad configuration is not fixed by restarting
 
 
-class ServiceError(Exception):
+class ServiceError(StatusdError):
     """The unit could not be written or the service manager refused; the message says what to do."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from acceptance_support import SEED_VENDOR_METADATA, create_vendor, create_work_item
 
-from daemon_support import DaemonProcess
+from inprocess_support import ThreadedDaemon
 from statusd.client import StatusdClient
 from statusd.models import CreateWorkItemArgs, iso
 from statusd.store import Store, WriteContext, workitems
@@ -141,7 +141,7 @@ async def test_status_generation_with_archiving(tmp_path):
     When: archiving runs and the full status is generated
     Then: only active items are counted; the archived ones are counted apart
     """
-    proc = DaemonProcess(tmp_path / "project")
+    proc = ThreadedDaemon(tmp_path / "project")
     try:
         seed_old_work_items(proc.store_path, count=20, days_ago=400)
         proc.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from mcp_support import seed_archivable_items, statusd_cmd
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
-from daemon_support import DaemonProcess
+from inprocess_support import InProcessDaemon
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -53,8 +54,9 @@ def test_without_a_daemon_the_socket_comes_from_the_config(tmp_path: Path):
     assert str(socket_path) in done.stderr.decode()
 
 
-def test_stdout_carries_only_json_rpc_and_eof_ends_the_bridge(daemon):
-    done = subprocess.run(
+async def test_stdout_carries_only_json_rpc_and_eof_ends_the_bridge(daemon):
+    done = await asyncio.to_thread(
+        subprocess.run,
         statusd_cmd("mcp", "--socket", str(daemon.socket_path), "--client", "pipe-client"),
         input=lines(
             INITIALIZE,
@@ -82,14 +84,15 @@ def test_stdout_carries_only_json_rpc_and_eof_ends_the_bridge(daemon):
     assert created["title"] == "piped" and created["created_by"] == "pipe-client"
 
 
-def test_a_cancelled_call_does_not_hold_the_connection_open(tmp_path: Path):
+async def test_a_cancelled_call_does_not_hold_the_connection_open(tmp_path: Path):
     """A client that cancels its last call and closes stdin gets a prompt EOF (no answer is owed)."""
-    proc = DaemonProcess(tmp_path / "project")
+    proc = InProcessDaemon(tmp_path / "project")
     try:
         seed_archivable_items(proc.store_path, 5000)  # so the call is still running when the cancel arrives
-        proc.start()
+        await proc.start()
         started = time.monotonic()
-        done = subprocess.run(
+        done = await asyncio.to_thread(
+            subprocess.run,
             statusd_cmd("mcp", "--socket", str(proc.socket_path)),
             input=lines(
                 INITIALIZE,
@@ -104,6 +107,8 @@ def test_a_cancelled_call_does_not_hold_the_connection_open(tmp_path: Path):
         assert time.monotonic() - started < 10, "the daemon kept a half-closed connection for a cancelled call"
         ids = [json.loads(line).get("id") for line in done.stdout.decode().splitlines()]
         assert 1 in ids and ids.count(2) <= 1  # the cancelled call is answered at most once (normally not at all)
-        assert proc.stop() == 0, proc.log()
+        await proc.stop()
     finally:
+        if proc.alive():
+            await proc.stop()
         proc.cleanup()

@@ -1,26 +1,43 @@
-"""The ``statusd`` commands that talk to a running daemon (SPEC §10), run as real subprocesses."""
+"""The ``statusd`` commands that talk to a running daemon (SPEC §10).
+
+The commands run in this process against the in-process daemon; one test runs the real console
+script as a subprocess, so the entry point itself stays proven.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import subprocess
+import threading
 from typing import Any
 
 import pytest
 from mcp_support import statusd_cmd
 
+_CLI_LOCK = threading.Lock()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``statusd ARGS`` in this process (typer's runner): the same commands without an interpreter start.
+
+    One at a time: the runner swaps ``sys.stdout``/``sys.stderr`` for the whole process. An exception
+    that escapes the command fails the test (a real run would have printed a traceback).
+    """
+    from typer.testing import CliRunner
+
+    from statusd.cli_app import app
+
+    with _CLI_LOCK:
+        result = CliRunner().invoke(app, list(args), prog_name="statusd")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(["statusd", *args], result.exit_code, result.stdout, result.stderr)
+
 
 async def statusd(daemon: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``statusd ARGS --config <the daemon's config>`` from an unrelated directory."""
-    return await asyncio.to_thread(
-        subprocess.run,
-        statusd_cmd(*args, "--config", str(daemon.config_path)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/",
-    )
+    """Run ``statusd ARGS --config <the daemon's config>`` (in this process, in a worker thread)."""
+    return await asyncio.to_thread(run_cli, *args, "--config", str(daemon.config_path))
 
 
 # User text that rich would otherwise read as markup ("[WIP]") or an emoji code (":x:").

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import mcp_types as types
 import pytest
-from mcp_support import bridge_session, module_daemon
+from mcp_support import bridge_session
 
-from daemon_support import DaemonProcess
 from statusd.client import NotFoundError, ValidationError, VersionMismatchError
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    """One daemon for this module: its tests only look at the items they create."""
-    yield from module_daemon(tmp_path_factory)
 
 
 async def test_reads_and_writes_carry_the_envelope(daemon):

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 
 import mcp_types as types
-import pytest
-from mcp_support import bridge_session, module_daemon
-
-from daemon_support import DaemonProcess
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    """One daemon for this module: its tests only look at the items they create."""
-    yield from module_daemon(tmp_path_factory)
+from mcp_support import bridge_session
 
 
 def payload(result: types.CallToolResult) -> dict:

@@ -23,19 +23,19 @@ from statusd.store import Store
 
 
 @pytest.mark.parametrize("second", ["same config", "same store, other socket"])
-async def test_a_second_daemon_on_the_same_store_refuses_to_start(daemon, tmp_path, second):
-    async with daemon.client("claude-code") as c:
+async def test_a_second_daemon_on_the_same_store_refuses_to_start(daemon_process, tmp_path, second):
+    async with daemon_process.client("claude-code") as c:
         item = await c.call("create_work_item", item_type="task", title="served by the first daemon")
 
     other_dir = short_socket_dir()
     try:
         if second == "same config":
-            config = daemon.config_path
+            config = daemon_process.config_path
         else:
             config = tmp_path / "second" / "statusd.toml"
             config.parent.mkdir()
             config.write_text(
-                f'project = "test"\n[store]\npath = "{daemon.store_path}"\n'
+                f'project = "test"\n[store]\npath = "{daemon_process.store_path}"\n'
                 f'[socket]\npath = "{other_dir / "other.sock"}"\n'
             )
         done = await asyncio.to_thread(
@@ -48,11 +48,11 @@ async def test_a_second_daemon_on_the_same_store_refuses_to_start(daemon, tmp_pa
     # One line (journald keeps lines apart) naming the store and the daemon that holds it.
     [message] = done.stderr.splitlines()
     assert "another statusd daemon" in message and "already uses the store" in message, done.stderr
-    assert str(daemon.store_path) in message
-    assert f"pid {daemon.proc.pid}" in message
+    assert str(daemon_process.store_path) in message
+    assert f"pid {daemon_process.proc.pid}" in message
     # The first daemon is untouched: same socket, same data.
-    assert daemon.alive() and daemon.socket_path.is_socket()
-    async with daemon.client("claude-code") as c:
+    assert daemon_process.alive() and daemon_process.socket_path.is_socket()
+    async with daemon_process.client("claude-code") as c:
         assert (await c.call("query_work_item", id=item["id"]))["title"] == "served by the first daemon"
 
 
@@ -104,13 +104,13 @@ async def test_sigterm_answers_the_call_in_flight_then_exits_cleanly(tmp_path):
         proc.cleanup()
 
 
-async def test_sigterm_with_idle_connections_exits_within_five_seconds(daemon):
-    async with daemon.client("a") as a, daemon.client("b"), daemon.client("c"):
+async def test_sigterm_with_idle_connections_exits_within_five_seconds(daemon_process):
+    async with daemon_process.client("a") as a, daemon_process.client("b"), daemon_process.client("c"):
         await a.call("create_work_item", item_type="task", title="x")
-        daemon.proc.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(daemon.proc.wait, 5)
-        assert code == 0, daemon.log()
-        assert not daemon.socket_path.exists()
+        daemon_process.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(daemon_process.proc.wait, 5)
+        assert code == 0, daemon_process.log()
+        assert not daemon_process.socket_path.exists()
         # A call after shutdown fails as a closed connection; it never hangs.
         with anyio.fail_after(5), pytest.raises(MCPError, match="Connection closed"):
             await a.call("sync_status")

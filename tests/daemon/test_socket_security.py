@@ -54,31 +54,32 @@ def interpreter_for(user: str) -> str:
     pytest.skip(f"no Python interpreter executable by {user!r}")
 
 
-def test_socket_and_directory_are_private(daemon):
-    sock = daemon.socket_path.stat()
+def test_socket_and_directory_are_private(daemon_process):
+    sock = daemon_process.socket_path.stat()
     assert stat.S_ISSOCK(sock.st_mode)
     assert stat.S_IMODE(sock.st_mode) == 0o600
-    assert stat.S_IMODE(daemon.socket_path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(daemon_process.socket_path.parent.stat().st_mode) == 0o700
     assert sock.st_uid == os.getuid()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user")
-async def test_another_user_is_refused_and_the_daemon_carries_on(daemon):
+async def test_another_user_is_refused_and_the_daemon_carries_on(daemon_process):
     other = pwd.getpwnam("nobody")
     python = interpreter_for("nobody")
     # Open the file-system path wide for this test only, so the peer-uid check is what refuses.
-    os.chmod(daemon.socket_path.parent, 0o711)
-    os.chmod(daemon.socket_path, 0o666)
+    os.chmod(daemon_process.socket_path.parent, 0o711)
+    os.chmod(daemon_process.socket_path, 0o666)
 
-    command = [python, "-c", PROBE, str(daemon.socket_path)]
+    command = [python, "-c", PROBE, str(daemon_process.socket_path)]
     probe = await asyncio.to_thread(subprocess.run, command, user="nobody", capture_output=True, text=True, timeout=30)
 
     assert probe.returncode == 0, probe.stderr
     verdict = probe.stdout.split()
     assert verdict == ["closed", "0"], f"another user got {probe.stdout!r}"
-    await until(lambda: f"refused a connection from uid {other.pw_uid}" in daemon.log(), what="the refusal in the log")
-    assert daemon.alive()
-    async with daemon.client("owner") as c:
+    refusal = f"refused a connection from uid {other.pw_uid}"
+    await until(lambda: refusal in daemon_process.log(), what="the refusal in the log")
+    assert daemon_process.alive()
+    async with daemon_process.client("owner") as c:
         assert (await c.call("sync_status"))["mode"] == "standalone"
 
 

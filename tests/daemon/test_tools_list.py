@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from mcp_support import module_daemon
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
-
-from daemon_support import DaemonProcess
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    """One daemon for this module: its tests only look at the items they create."""
-    yield from module_daemon(tmp_path_factory)
-
 
 # SPEC §4.1 tools this build serves (list_conflicts, resolve_conflict and migrate_legacy_markdown
 # arrive with replication and the legacy importer).

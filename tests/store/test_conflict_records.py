@@ -11,7 +11,7 @@ from store_support import create_item, ctx
 from statusd import models as m
 from statusd.errors import ValidationError
 from statusd.store import Store, WriteContext, conflicts
-from statusd.sync.set_aside import retire
+from statusd.store.set_aside import retire
 
 
 def op(item: dict[str, Any], changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import asyncpg
 from tcp_proxy import TcpProxy
 
 from daemon_support import DaemonProcess
+from inprocess_support import ThreadedDaemon
 from statusd.client import NotFoundError, StatusdClient, VersionMismatchError
 from statusd.daemon.service import Service
 from statusd.store import Store
@@ -172,20 +173,39 @@ async def wait_converged(stores: list[Path], dsn: str, schema: str, within: floa
         raise AssertionError("stores did not converge with the hub:\n" + "\n".join(report)) from None
 
 
+Daemon = DaemonProcess | ThreadedDaemon
+
+
 class Fleet:
-    """Replicated daemons started for one test, each with its own store and socket."""
+    """Replicated daemons started for one test, each with its own store and socket.
+
+    Each machine is the real daemon on a thread of the test process (no interpreter start-up); a
+    test about the process itself (kill -9, a crash point set through the environment) asks for
+    ``process=True``, and any ``env`` implies it.
+    """
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.daemons: list[DaemonProcess] = []
+        self.daemons: list[Daemon] = []
 
-    def spawn(self, extra_config: str, *, name: str | None = None, env: dict[str, str] | None = None) -> DaemonProcess:
+    def spawn(
+        self,
+        extra_config: str,
+        *,
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+        process: bool = False,
+    ) -> Daemon:
         root = self.base / (name or f"machine{len(self.daemons) + 1}")
-        proc = DaemonProcess(root, extra_config=extra_config, env=env)
-        self.daemons.append(proc)
-        return proc
+        d: Daemon
+        if process or env:
+            d = DaemonProcess(root, extra_config=extra_config, env=env)
+        else:
+            d = ThreadedDaemon(root, extra_config=extra_config)
+        self.daemons.append(d)
+        return d
 
-    def start(self, extra_config: str, **kw: Any) -> DaemonProcess:
+    def start(self, extra_config: str, **kw: Any) -> Daemon:
         return self.spawn(extra_config, **kw).start()
 
     def close(self) -> None:
@@ -197,12 +217,12 @@ class Fleet:
                 d.cleanup()
 
 
-async def sync_status(d: DaemonProcess) -> dict[str, Any]:
+async def sync_status(d: Daemon) -> dict[str, Any]:
     async with d.client("probe") as c:
         return await c.call("sync_status")
 
 
-async def wait_online(d: DaemonProcess, within: float = CONVERGE_S) -> dict[str, Any]:
+async def wait_online(d: Daemon, within: float = CONVERGE_S) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         status = await sync_status(d)
         return status if status["postgres"] and status["postgres"]["reachable"] else None

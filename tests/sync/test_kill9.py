@@ -69,7 +69,7 @@ async def test_r1_kill9_after_acknowledged_writes_loses_nothing_and_doubles_noth
     config = pg_config(dsn, schema)
     ledger = Ledger(seed=1)
     for round_ in range(ROUNDS):
-        d = fleet.start(config, name="victim")
+        d = fleet.start(config, name="victim", process=True)  # killed -9 below
         if round_ % 2 == 0:
             await wait_online(d)  # odd rounds may be killed while still connecting
         enough = asyncio.Event()

@@ -1,4 +1,4 @@
-"""``sync/apply.py`` directly, on a real replicated store: verdicts, rebasing, pulled changes."""
+"""``store/apply.py`` directly, on a real replicated store: verdicts, rebasing, pulled changes."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from statusd import models as m
-from statusd.store import Store, WriteContext, outbox, schema, vendors, workitems
+from statusd.store import Store, WriteContext, apply, outbox, schema, vendors, workitems
 from statusd.store import entities as ent
-from statusd.sync import apply
 
 
 @pytest.fixture

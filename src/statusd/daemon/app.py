@@ -60,8 +60,11 @@ class State(enum.Enum):
 class Daemon:
     """``await Daemon(settings).run()`` serves until ``stop()`` or a termination signal."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, own_process: bool = True) -> None:
+        # ``own_process=False`` (tests run the daemon inside their event loop): leave the process's
+        # signal handlers, garbage collector and switch interval alone, they belong to the host.
         self.settings = settings
+        self.own_process = own_process
         self.state = State.NEW
         self.store: Store | None = None
         self.service: Service | None = None
@@ -97,7 +100,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         # First, before anything is visible: a SIGTERM that arrives once the socket file exists
         # must find the handler, not the default action (which kills without cleaning up).
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT) if self.own_process else ():
             loop.add_signal_handler(sig, self.stop)
             stack.callback(_remove_signal_handler, loop, sig)
         mirror_path = s.mirror.path if s.mirror.enabled else None
@@ -157,6 +160,8 @@ class Daemon:
         log.info("statusd serving project %s", s.project)
         # Start-up objects (SDK models, schemas, settings) live as long as the process: keep them
         # out of every later collection, and collect young objects less often (p99 of a call).
+        if not self.own_process:
+            return
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)

@@ -106,7 +106,7 @@ def run(socket_path: Path, client: str | None, store: Path | None = None) -> int
     except OSError as exc:
         sys.stderr.write(
             f"statusd mcp: no statusd daemon is listening on {socket_path} ({exc.strerror or exc}).\n"
-            "Start it with 'statusd run' (or 'statusd service install'), or pass --socket/--config.\n"
+            "Start it with 'statusd run' (or its systemd unit / launchd agent), or pass --socket/--config.\n"
         )
         return EX_UNAVAILABLE
     with sock:

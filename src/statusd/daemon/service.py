@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from statusd.daemon.tools import TOOLS, Tool
 from statusd.errors import (
     CycleDetectedError,
     DuplicateError,
@@ -29,7 +30,6 @@ from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
 
 if TYPE_CHECKING:
-    from statusd.daemon.tools import Tool
     from statusd.sync.mirror import Mirror
     from statusd.sync.replicator import Replicator
 
@@ -178,8 +178,6 @@ class Service:
         client: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Outcome:
-        from statusd.daemon.tools import TOOLS
-
         tool = TOOLS.get(name)
         if tool is None:
             return Outcome(NotFoundError("tool", name).to_payload(), True)

@@ -76,9 +76,9 @@ def watchdog_interval_s() -> float | None:
     usec = os.environ.get("WATCHDOG_USEC", "")
     pid = os.environ.get("WATCHDOG_PID", "")
     # WATCHDOG_PID names the process meant; a child that inherited the variables is not it.
-    if pid and (not pid.isdigit() or int(pid) != os.getpid()):
+    if pid and (not (pid.isascii() and pid.isdigit()) or int(pid) != os.getpid()):
         return None
-    if not usec.isdigit() or int(usec) == 0:
+    if not (usec.isascii() and usec.isdigit()) or int(usec) == 0:
         return None
     return int(usec) / 1_000_000
 

@@ -13,7 +13,7 @@ from typing import Any
 from statusd.errors import ValidationError
 from statusd.models import DEFAULT_TOKEN_BUDGET, UpdateConfigurationArgs, normalize_commit_hash
 from statusd.store import entities as ent
-from statusd.store.db import WriteContext
+from statusd.store.context import WriteContext
 from statusd.store.entities import CONFIGURATION, WORK_ITEM
 
 _NAMESPACE = uuid.UUID("0b6f3f4e-7d0a-4f58-8a51-3c2d1e0f9a87")
@@ -47,10 +47,7 @@ def token_budget(conn: sqlite3.Connection) -> int:
 def update(conn: sqlite3.Connection, ctx: WriteContext, args: UpdateConfigurationArgs) -> dict[str, Any]:
     current = get(conn)
     given = args.model_fields_set - {"actor", "version"}
-    if "active_context_type" in given and args.active_context_type is None:
-        raise ValidationError.one("active_context_type", "cannot be null")
-    if "default_token_budget" in given and args.default_token_budget is None:
-        raise ValidationError.one("default_token_budget", "cannot be null")
+    ent.refuse_nulls(args, ("active_context_type", "default_token_budget"))
     ent.check_version(CONFIGURATION, current, args.version)
     new: dict[str, Any] = {
         f: getattr(args, f) for f in ("active_context_type", "git_branch", "default_token_budget") if f in given

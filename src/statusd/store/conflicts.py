@@ -18,8 +18,8 @@ import sqlite3
 from typing import Any
 
 from statusd.errors import NotFoundError, ValidationError
-from statusd.models import ListConflictsArgs, ResolveConflictArgs, check_id_text, new_id
-from statusd.store import dependencies
+from statusd.models import ListConflictsArgs, ResolveConflictArgs, new_id
+from statusd.store import dependencies, ids
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import DEPENDENCY, ENTITIES
@@ -98,15 +98,8 @@ def count_open(conn: sqlite3.Connection, kind: str | None = None) -> int:
 
 
 def _load(conn: sqlite3.Connection, text: str) -> dict[str, Any]:
-    key = check_id_text(text, "id")
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM conflicts WHERE id >= ? AND id < ? LIMIT 2", (key, key + "\x7f")
-    ).fetchall()
-    if not rows:
-        raise NotFoundError("conflict", text)
-    if len(rows) > 1:
-        raise ValidationError.one("id", f"id prefix {text!r} is ambiguous; give more characters")
-    return _decode(rows[0])
+    query = f"SELECT {_COLUMNS} FROM conflicts WHERE id >= ? AND id < ? LIMIT 2"
+    return _decode(ids.one_by_prefix(conn, query, text, entity="conflict", name_field=False))
 
 
 def resolve(conn: sqlite3.Connection, ctx: WriteContext, args: ResolveConflictArgs) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -20,13 +19,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from statusd.errors import StoreLockedError
-from statusd.models import Via, now_iso
-from statusd.store import schema
+from statusd import pidlock
+from statusd.models import now_iso
+from statusd.store import configuration, schema, sqlite_errors
+from statusd.store.context import WriteContext
+
+__all__ = ["Store", "WriteContext"]
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +36,6 @@ READER_NICE = 10
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-@dataclass
-class WriteContext:
-    """Who is writing, how the change arrived, and what the transaction has done so far."""
-
-    actor: str
-    via: Via = "tool"
-    machine: str = ""
-    replicated: bool = False
-    now: str = field(default_factory=now_iso)
-    # Set when a caller will wait for the hub's verdict (SPEC §5.3): a write that changes nothing
-    # locally then still queues a check, so "confirmed" always means the hub holds the value.
-    confirming: bool = False
-    op_ids: list[str] = field(default_factory=list)
-    changed_entities: set[str] = field(default_factory=set)
-    warnings: list[str] = field(default_factory=list)
 
 
 def private_dir(path: Path) -> None:
@@ -164,8 +148,6 @@ class Store:
             self._read_pool = ThreadPoolExecutor(
                 max_workers=HEAVY_READERS, thread_name_prefix="statusd-reader", initializer=_lower_priority
             )
-            from statusd.store import configuration  # late: configuration imports this module
-
             self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine), self.project)
         except BaseException:
             self.close()
@@ -190,18 +172,7 @@ class Store:
             self._lock_fd = None
 
     def _take_lock(self) -> None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
-            os.close(fd)
-            raise StoreLockedError(str(self.path), owner) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = pidlock.take(self.path.with_name(self.path.name + ".lock"), str(self.path))
 
     def _open_or_move_aside(self) -> sqlite3.Connection:
         """Open the store; a file that is not a readable database is moved aside, never deleted."""
@@ -240,11 +211,12 @@ class Store:
     def read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs) -> T:
         """Run a read function on the loop thread, inside one read transaction."""
         conn = self.reader
-        conn.execute("BEGIN")
-        try:
-            return fn(conn, *args, **kw)
-        finally:
-            conn.execute("COMMIT")
+        with sqlite_errors.mapped(self.path, reading=True):
+            conn.execute("BEGIN")
+            try:
+                return fn(conn, *args, **kw)
+            finally:
+                conn.execute("COMMIT")
 
     async def read_off_loop(
         self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
@@ -311,16 +283,18 @@ class Store:
         ctx.machine = ctx.machine or self.machine
         ctx.replicated = self.replicated
         ctx.now = self.clock()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn, ctx, *args, **kw)
-            conn.execute("COMMIT")
-        except BaseException:
-            ctx.changed_entities.clear()
-            ctx.op_ids.clear()
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        with sqlite_errors.mapped(self.path):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, ctx, *args, **kw)
+                conn.execute("COMMIT")
+            except BaseException:
+                ctx.changed_entities.clear()
+                ctx.op_ids.clear()
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # never hide the error that got us here
+                        conn.execute("ROLLBACK")
+                raise
         return result
 
     async def maintain(self) -> dict[str, Any]:

@@ -59,9 +59,7 @@ def create(conn: sqlite3.Connection, ctx: WriteContext, args: CreateEnhancementA
 def update(conn: sqlite3.Connection, ctx: WriteContext, args: UpdateEnhancementArgs) -> dict[str, Any]:
     current = ent.load(conn, ENHANCEMENT, args.id)
     given = args.model_fields_set - {"actor"}
-    nulls = [f for f in ("title", "priority", "status") if f in given and getattr(args, f) is None]
-    if nulls:
-        raise ValidationError([{"field": f, "message": "cannot be null"} for f in nulls])
+    ent.refuse_nulls(args, ("title", "priority", "status"))
     ent.check_version(ENHANCEMENT, current, args.version)
     new: dict[str, Any] = {f: getattr(args, f) for f in ("title", "description", "priority", "status") if f in given}
     if "target_quarter" in given:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from statusd.errors import NotFoundError, ValidationError, VersionMismatchError
 from statusd.limits import check_metadata_size
 from statusd.models import check_id_text, new_id
-from statusd.store.db import WriteContext
+from statusd.store import history, ids
+from statusd.store.context import WriteContext
 
 AUDIT = ("version", "created_at", "created_by", "updated_at", "updated_by")
 
@@ -94,6 +98,13 @@ def _encode(entity: Entity, name: str, value: Any) -> Any:
     return dumps(value) if name in entity.json_fields and value is not None else value
 
 
+def refuse_nulls(args: BaseModel, fields: Iterable[str]) -> None:
+    """An update may leave a required field out, never set it to null: name every such field."""
+    nulls = [f for f in fields if f in args.model_fields_set and getattr(args, f) is None]
+    if nulls:
+        raise ValidationError([{"field": f, "message": "cannot be null"} for f in nulls])
+
+
 def get(conn: sqlite3.Connection, entity: Entity, ident: str) -> dict[str, Any] | None:
     row = conn.execute(f"{entity.select} WHERE id = ?", (ident,)).fetchone()
     return None if row is None else decode(entity, row)
@@ -111,14 +122,8 @@ def resolve(conn: sqlite3.Connection, entity: Entity, text: str, field: str = "i
         if conn.execute(f"SELECT 1 FROM {entity.table} WHERE id = ?", (key,)).fetchone():
             return key
         raise NotFoundError(entity.name, text, field)
-    rows = conn.execute(
-        f"SELECT id FROM {entity.table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 2", (key, key + "\x7f")
-    ).fetchall()
-    if not rows:
-        raise NotFoundError(entity.name, text, field)
-    if len(rows) > 1:
-        raise ValidationError.one(field, f"id prefix {text!r} is ambiguous; give more characters")
-    return str(rows[0][0])
+    query = f"SELECT id FROM {entity.table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 2"
+    return str(ids.one_by_prefix(conn, query, text, entity=entity.name, field=field)[0])
 
 
 def load(conn: sqlite3.Connection, entity: Entity, text: str, field: str = "id") -> dict[str, Any]:
@@ -214,10 +219,17 @@ def _record(
     # Changes pulled from Postgres are already there: they are recorded, never queued back.
     op_id = new_id() if ctx.replicated and ctx.via != "sync" else None
     encoded = dumps(changes)
-    conn.execute(
-        "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (entity.name, ident, new_version, encoded, ctx.actor, ctx.now, ctx.machine, ctx.via, op_id),
+    history.insert(
+        conn,
+        entity=entity.name,
+        entity_id=ident,
+        version=new_version,
+        changes=encoded,
+        actor=ctx.actor,
+        at=ctx.now,
+        machine=ctx.machine,
+        via=ctx.via,
+        op_id=op_id,
     )
     if op_id is not None:
         _queue(conn, ctx, entity, ident, base_version, new_version, encoded, op_id)

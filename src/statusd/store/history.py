@@ -1,4 +1,4 @@
-"""Reading the audit trail (SPEC §2.7); writing it is ``entities._record``'s job."""
+"""The audit trail (SPEC §2.7): one row per change, written by ``insert`` and nothing else."""
 
 from __future__ import annotations
 
@@ -6,21 +6,35 @@ import json
 import sqlite3
 from typing import Any
 
-from statusd.errors import NotFoundError, ValidationError
-from statusd.models import QueryHistoryArgs, check_id_text
+from statusd.models import QueryHistoryArgs
+from statusd.store import ids
+
+
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    entity: str,
+    entity_id: str,
+    version: int,
+    changes: str,
+    actor: str,
+    at: str,
+    machine: str,
+    via: str,
+    op_id: str | None,
+) -> None:
+    """Append one change (``changes`` already JSON) to the history."""
+    conn.execute(
+        "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (entity, entity_id, version, changes, actor, at, machine, via, op_id),
+    )
 
 
 def _resolve(conn: sqlite3.Connection, text: str) -> tuple[str, str]:
-    key = check_id_text(text, "id")
-    rows = conn.execute(
-        "SELECT DISTINCT entity_id, entity FROM history WHERE entity_id >= ? AND entity_id < ? LIMIT 2",
-        (key, key + "\x7f"),
-    ).fetchall()
-    if not rows:
-        raise NotFoundError("entity", text)
-    if len(rows) > 1:
-        raise ValidationError.one("id", f"id prefix {text!r} is ambiguous; give more characters")
-    return str(rows[0][0]), str(rows[0][1])
+    query = "SELECT DISTINCT entity_id, entity FROM history WHERE entity_id >= ? AND entity_id < ? LIMIT 2"
+    row = ids.one_by_prefix(conn, query, text, entity="entity", name_field=False)
+    return str(row[0]), str(row[1])
 
 
 def query(conn: sqlite3.Connection, args: QueryHistoryArgs) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from statusd.errors import DuplicateError, NotFoundError, ValidationError
+from statusd.errors import DuplicateError, NotFoundError
 from statusd.models import (
     CreateVendorArgs,
     QueryVendorArgs,
@@ -44,9 +44,7 @@ def create(conn: sqlite3.Connection, ctx: WriteContext, args: CreateVendorArgs) 
 
 def update(conn: sqlite3.Connection, ctx: WriteContext, args: UpdateVendorArgs) -> dict[str, Any]:
     current = by_name(conn, check_vendor_name(args.name))
-    nulls = [f for f in ("status", "metadata") if f in args.model_fields_set and getattr(args, f) is None]
-    if nulls:
-        raise ValidationError([{"field": f, "message": "cannot be null"} for f in nulls])
+    ent.refuse_nulls(args, ("status", "metadata"))
     ent.check_version(VENDOR, current, args.version)
     new: dict[str, Any] = {}
     if args.status is not None:

@@ -113,9 +113,7 @@ def _reparent(conn: sqlite3.Connection, current: dict[str, Any], new_parent_text
 def update(conn: sqlite3.Connection, ctx: WriteContext, args: UpdateWorkItemArgs) -> dict[str, Any]:
     current = ent.load(conn, WORK_ITEM, args.id)
     given = args.model_fields_set - {"actor", "created_by", "updated_by"}
-    nulls = [f for f in _REQUIRED if f in given and getattr(args, f) is None]
-    if nulls:
-        raise ValidationError([{"field": f, "message": "cannot be null"} for f in nulls])
+    ent.refuse_nulls(args, _REQUIRED)
     if current["archived_at"]:
         raise ValidationError.one("id", "archived items are read-only")
     ent.check_version(WORK_ITEM, current, args.version)

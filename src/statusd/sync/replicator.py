@@ -22,8 +22,8 @@ from typing import Any
 import asyncpg
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext, outbox
-from statusd.sync import apply, pg_schema
+from statusd.store import Store, WriteContext, apply, outbox
+from statusd.sync import pg_schema
 from statusd.sync.confirmations import Confirmations, Ticket, Verdicts
 from statusd.sync.errors import describe, is_rejection, is_transient, map_hub_error
 
@@ -230,12 +230,19 @@ class Replicator:
     async def close(self) -> None:
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
         # arrives as the inner call finishes, and a stopped loop would carry on reconnecting.
-        for conn in (self._listener, self._conn):
-            if conn is not None:
+        # A shutdown cancels this task again at every await (anyio scopes): ``terminate()`` is
+        # synchronous, so no connection is left open for the garbage collector to find.
+        conns = [c for c in (self._listener, self._conn) if c is not None]
+        self._conn = self._listener = None
+        try:
+            for conn in conns:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(1.0):
                         await conn.close()
-        self._conn = self._listener = None
+        finally:
+            for conn in conns:
+                if not conn.is_closed():
+                    conn.terminate()
 
     async def _serve(self) -> None:
         await self._join_hub()

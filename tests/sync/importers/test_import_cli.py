@@ -30,6 +30,7 @@ async def test_import_through_the_daemon_dry_run_then_real_then_again(daemon: Da
     dry = await statusd(daemon.config_path, "import", "beads", str(BEADS), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "Would import beads" in dry.stdout and "created 11, updated 0, unchanged 0, skipped 4" in dry.stdout
+    assert "(15 records): created 11" in dry.stdout  # a stranger can check the sum without --json
     assert "skipped issues.jsonl:9: tombstone" in dry.stdout and "nothing was written" in dry.stdout
     async with daemon.client() as c:
         assert (await c.call("list_work_items"))["total_count"] == 0

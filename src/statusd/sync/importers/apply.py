@@ -42,7 +42,9 @@ class ImportAborted(StatusdError):
     """A failure injected for tests ended the import; the transaction rolled back, nothing was written."""
 
 
-class DryRun(Exception):
+class DryRun(StatusdError):
+    """Raised inside the import transaction to roll it back; carries the report (never leaves apply_plan)."""
+
     def __init__(self, report: dict[str, Any]) -> None:
         super().__init__("dry run")
         self.report = report
@@ -50,7 +52,7 @@ class DryRun(Exception):
 
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 @dataclass

@@ -93,10 +93,16 @@ def _config(root: Path) -> dict[str, Any]:
     return {}
 
 
+def _ascii_number(text: str) -> bool:
+    """Digits and dots only, ASCII only (``'¹'.isdigit()`` is true, but ``int('¹')`` fails)."""
+    digits = text.replace(".", "")
+    return digits.isascii() and digits.isdigit()
+
+
 def canonical(ident: str) -> str:
     """Backlog.md compares ids case-insensitively; ``task-007`` and ``task-7`` are one id."""
     parts = re.split(r"([0-9]+)", ident.strip().lower())
-    return "".join(str(int(p)) if p.isdigit() else p for p in parts)
+    return "".join(str(int(p)) if p.isascii() and p.isdigit() else p for p in parts)
 
 
 def read(path: Path) -> Plan:
@@ -162,9 +168,18 @@ def _map(plan: Plan, root: Path, statuses: Statuses, parsed: list[tuple[Path, st
             numbers[canon.rpartition("-")[2]] += 1
         entries.append((key, ident, file, kind, data, body, bare))
 
+    prefixes = {k.rpartition("-")[0] for k in keys}
+
     def resolve(ref: Any) -> str:
         text = canonical(str(ref))
-        if text in keys or not text.replace(".", "").isdigit():
+        if text in keys:
+            return text
+        prefix, dash, number = text.rpartition("-")
+        # A project that changed task_prefix (Backlog.md's own: task-100.1 -> BACK-100.1) keeps the old
+        # references; one no task uses any more names the task with that number, as a bare number does.
+        if dash and prefix not in prefixes and prefix != "draft" and _ascii_number(number):
+            text = number
+        if not _ascii_number(text):
             return text
         matches = [k for k in keys if k.rpartition("-")[2] == text]
         tasks = [k for k in matches if not k.startswith("draft-")]  # a bare number names a task, not a draft

@@ -17,8 +17,17 @@ from statusd.sync.importers.plan import Plan, PlannedEdge, as_list, make_item
 PRIORITIES = {0: "critical", 1: "high", 2: "medium", 3: "low", 4: "low"}
 STATUSES = {"blocked": "blocked", "closed": "completed", "done": "completed"}
 # Edge types that become statusd dependencies, kept in beads' direction: issue_id waits for depends_on_id.
-WAIT_EDGES = frozenset({"blocks", "depends-on", "subtask-of"})
+# ``conditional-blocks`` and ``waits-for`` are direct blockers in beads too (``IsDirectBlocker``: ``bd ready``
+# leaves the waiter out while the other is open), so they wait here as well.
+WAIT_EDGES = frozenset({"blocks", "depends-on", "subtask-of", "conditional-blocks", "waits-for"})
 PARENT_EDGE = "parent-child"
+# Records beads keeps out of ``bd ready`` whatever their status (types.Issue: "not a work item",
+# "read-only template molecule", wisps): imported blocked with the reason, like Backlog.md drafts.
+NOT_WORK = (
+    ("is_template", "beads template molecule: read-only, not work"),
+    ("pinned", "beads pinned context marker: not a work item"),
+    ("ephemeral", "beads ephemeral wisp: not durable work"),
+)
 _HANDLED = frozenset({"id", "title", "description", "status", "priority", "dependencies", "_type"})
 CANDIDATES = (".beads/issues.jsonl", "issues.jsonl", ".beads/beads.jsonl", "beads.jsonl")
 
@@ -39,7 +48,7 @@ def map_priority(value: Any) -> tuple[str, bool]:
         return "medium", True
     if isinstance(value, str):
         text = value.strip().upper().removeprefix("P")
-        value = int(text) if text.isdigit() else value
+        value = int(text) if text.isascii() and text.isdigit() else value
     if isinstance(value, int) and not isinstance(value, bool) and value in PRIORITIES:
         return PRIORITIES[value], True
     return "medium", False
@@ -112,7 +121,8 @@ def _map(plan: Plan, file: Path, records: dict[str, tuple[int, dict[str, Any]]])
                 continue
             waiter = _text(dep.get("issue_id")) or ident
             target = _text(dep.get("depends_on_id"))
-            kind = _text(dep.get("type")) or "blocks"  # beads' default edge type
+            # beads writes ``type``; beads-compatible tools (rivets, beads_rust readers) also accept ``dep_type``.
+            kind = _text(dep.get("type")) or _text(dep.get("dep_type")) or "blocks"  # beads' default edge type
             if not target:
                 plan.warnings.append(f"{origin}: {ident} has a {kind} edge without depends_on_id; ignored")
             elif kind == PARENT_EDGE:
@@ -123,22 +133,27 @@ def _map(plan: Plan, file: Path, records: dict[str, tuple[int, dict[str, Any]]])
                 other_edges.append({"type": kind, "issue_id": waiter, "depends_on_id": target})
         if other_edges:
             namespace["other_edges"] = other_edges
-        plan.items.append(
-            make_item(
-                plan,
-                key=ident,
-                source_id=ident,
-                origin=origin,
-                source_path=str(file),
-                source_status=status_text,
-                title=_text(rec.get("title")),
-                namespace=namespace,
-                item_type="project" if rec.get("issue_type") == "epic" else "task",
-                status=map_status(status_text),
-                priority=priority,
-                description=_text(rec.get("description")),
-            )
+        status = map_status(status_text)
+        not_work = next((reason for flag, reason in NOT_WORK if rec.get(flag) is True), None)
+        if not_work is not None and status != "completed":
+            status = "blocked"
+        item = make_item(
+            plan,
+            key=ident,
+            source_id=ident,
+            origin=origin,
+            source_path=str(file),
+            source_status=status_text,
+            title=_text(rec.get("title")),
+            namespace=namespace,
+            item_type="project" if rec.get("issue_type") == "epic" else "task",
+            status=status,
+            priority=priority,
+            description=_text(rec.get("description")),
         )
+        if status == "blocked" and not_work is not None:
+            item.metadata["blocked_reason"] = not_work
+        plan.items.append(item)
     for item in plan.items:
         parent = parents.get(item.key) or _dotted_parent(item.key, records)
         if parent is not None:

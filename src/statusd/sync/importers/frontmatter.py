@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from statusd.errors import StatusdError
+
 _FRONT = re.compile(r"\A---\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _PEOPLE = re.compile(r"^(\s*(?:assignee|reporter):\s*)(.*)$")
 _FLOW = re.compile(r"^\[(.*)\]\s*(#.*)?$")
@@ -28,7 +30,7 @@ _TextLoader.yaml_implicit_resolvers = {
 }
 
 
-class FrontMatterError(ValueError):
+class FrontMatterError(StatusdError, ValueError):
     def __init__(self, line: int, reason: str) -> None:
         super().__init__(f"line {line}: {reason}")
         self.line = line

@@ -45,9 +45,11 @@ def read(path: Path) -> Plan:
     try:
         data = json.loads(file.read_text(encoding="utf-8-sig", errors="replace"))
     except (ValueError, RecursionError) as exc:
+        plan.records_read += 1  # the unreadable file is the one record, so the counts still add up
         plan.skip(f"{file.name}:{getattr(exc, 'lineno', 1)}", f"not valid JSON ({exc})")
         return plan
     if not isinstance(data, dict):
+        plan.records_read += 1
         plan.skip(file.name, "top level is not a JSON object")
         return plan
     if isinstance(data.get("tasks"), list):
@@ -57,6 +59,7 @@ def read(path: Path) -> Plan:
         if isinstance(body, dict) and isinstance(body.get("tasks"), list):
             _tag(plan, file, str(tag), body["tasks"], body.get("metadata") or {}, legacy=False)
         else:
+            plan.records_read += 1  # read and skipped: created + updated + unchanged + skipped = records
             plan.skip(f"{file.name}: {tag}", "not a tag ({tasks: [...]}); ignored")
     return plan
 
@@ -77,6 +80,7 @@ def _priority(raw: Any, fallback: str) -> str:
 
 def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legacy: bool) -> None:
     root_key = tag
+    plan.records_read += 1  # the tag itself becomes an item (its project), so it is a record too
     plan.items.append(
         make_item(
             plan,
@@ -92,6 +96,20 @@ def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legac
         )
     )
     top_ids = {str(t.get("id")) for t in tasks if isinstance(t, dict)}
+    taken: dict[str, str] = {root_key: f"{file.name}: tag {tag}"}
+
+    def unique(key: str, origin: str, ident: str) -> str:
+        """A repeated id (hand-merged files have them) gets ``#2``, ``#3``… here, where its own
+        dependencies and subtasks are still known, so they stay with it rather than the first one."""
+        if key in taken:
+            n = 2
+            while f"{key}#{n}" in taken:
+                n += 1
+            plan.warnings.append(f"{origin}: id {ident} repeats {taken[key]}; kept both")
+            key = f"{key}#{n}"
+        taken[key] = origin
+        return key
+
     for index, task in enumerate(tasks):
         origin = f"{file.name}: {tag} tasks[{index}]"
         plan.records_read += 1
@@ -99,39 +117,48 @@ def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legac
             plan.skip(origin, "task is not an object with an id")
             continue
         tid = str(task["id"])
-        key = f"{tag}/{tid}"
+        key = unique(f"{tag}/{tid}", origin, tid)
         raw_status, status = _status(plan, origin, task.get("status"))
         priority = _priority(task.get("priority"), "medium")
         plan.items.append(_item(plan, file, key, tid, origin, task, raw_status, status, priority, root_key, tag))
         for dep in as_list(task.get("dependencies")):
             plan.edges.append(PlannedEdge(key, f"{tag}/{dep}", origin, "dependencies"))
+        subs = [
+            (i, sub, unique(f"{tag}/{tid}.{sub['id']}", f"{origin}.subtasks[{i}]", f"{tid}.{sub['id']}"))
+            for i, sub in enumerate(as_list(task.get("subtasks")))
+            if isinstance(sub, dict) and sub.get("id") is not None
+        ]
+        siblings: dict[str, str] = {}  # this task's own subtasks, by the id a sibling reference uses
+        for _, sub, sub_key in subs:
+            siblings.setdefault(str(sub["id"]), sub_key)
         for sub_index, sub in enumerate(as_list(task.get("subtasks"))):
             sub_origin = f"{origin}.subtasks[{sub_index}]"
             plan.records_read += 1
             if not isinstance(sub, dict) or sub.get("id") is None:
                 plan.skip(sub_origin, "subtask is not an object with an id")
-                continue
+        for sub_index, sub, sub_key in subs:
+            sub_origin = f"{origin}.subtasks[{sub_index}]"
             sid = f"{tid}.{sub['id']}"
-            sub_key = f"{tag}/{sid}"
             raw_sub, sub_status = _status(plan, sub_origin, sub.get("status"))
             sub_priority = _priority(sub.get("priority"), priority)  # Task Master falls back to the parent's
             plan.items.append(
                 _item(plan, file, sub_key, sid, sub_origin, sub, raw_sub, sub_status, sub_priority, key, tag)
             )
-            siblings = {str(s.get("id")) for s in as_list(task.get("subtasks")) if isinstance(s, dict)}
             for dep in as_list(sub.get("dependencies")):
                 plan.edges.append(
                     PlannedEdge(sub_key, _subtask_dep(tag, tid, dep, siblings, top_ids), sub_origin, "dependencies")
                 )
 
 
-def _subtask_dep(tag: str, parent: str, dep: Any, siblings: set[str], top_ids: set[str]) -> str:
+def _subtask_dep(tag: str, parent: str, dep: Any, siblings: dict[str, str], top_ids: set[str]) -> str:
     """Task Master's rule: dotted is absolute, anything else is a sibling; a missing sibling that
     names a top-level task is taken as that task (older files wrote them that way)."""
     text = str(dep).strip()
     if "." in text:
         return f"{tag}/{text}"
-    if text in siblings or text not in top_ids:
+    if text in siblings:
+        return siblings[text]
+    if text not in top_ids:
         return f"{tag}/{parent}.{text}"
     return f"{tag}/{text}"
 
@@ -159,7 +186,8 @@ def _item(
         origin=origin,
         source_path=str(file),
         source_status=raw_status,
-        title=str(rec.get("title") or ""),
+        # ``name`` is what other generators of a tasks.json at Task Master's path call the title.
+        title=str(rec.get("title") or rec.get("name") or ""),
         namespace=namespace,
         status=status,
         priority=priority,

@@ -17,12 +17,12 @@ import sqlite3
 from typing import Any
 
 from statusd.models import new_id
-from statusd.store import deployments
+from statusd.store import deployments, history
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
 from statusd.store.outbox import has_pending, known_op_ids, pending_for, set_meta
-from statusd.sync.set_aside import reopen_resolution, set_aside, withdraw_create
+from statusd.store.set_aside import reopen_resolution, set_aside, withdraw_create
 
 
 def apply_state(
@@ -88,20 +88,17 @@ def _fix_descendant_depths(conn: sqlite3.Connection, ident: str, depth: int) -> 
 def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> None:
     """Append a pulled change (another machine's) to the local history."""
     op_id = change.get("op_id")
-    conn.execute(
-        "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            change["entity"],
-            change["entity_id"],
-            change["version"],
-            ent.dumps(change["changes"]),
-            change["actor"],
-            change["at"],
-            change["machine"],
-            "sync" if change["via"] == "tool" else change["via"],
-            op_id,
-        ),
+    history.insert(
+        conn,
+        entity=change["entity"],
+        entity_id=change["entity_id"],
+        version=change["version"],
+        changes=ent.dumps(change["changes"]),
+        actor=change["actor"],
+        at=change["at"],
+        machine=change["machine"],
+        via="sync" if change["via"] == "tool" else change["via"],
+        op_id=op_id,
     )
 
 

@@ -1,0 +1,24 @@
+"""What every write transaction carries: who writes, how the change arrived, what it has done."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from statusd.models import Via, now_iso
+
+
+@dataclass
+class WriteContext:
+    """Who is writing, how the change arrived, and what the transaction has done so far."""
+
+    actor: str
+    via: Via = "tool"
+    machine: str = ""
+    replicated: bool = False
+    now: str = field(default_factory=now_iso)
+    # Set when a caller will wait for the hub's verdict (SPEC §5.3): a write that changes nothing
+    # locally then still queues a check, so "confirmed" always means the hub holds the value.
+    confirming: bool = False
+    op_ids: list[str] = field(default_factory=list)
+    changed_entities: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
