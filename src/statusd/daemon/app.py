@@ -206,7 +206,7 @@ class Daemon:
         assert self.store is not None and self.mirror is not None
         while self.store.meta("pull_cursor") is None:  # noqa: ASYNC110 (the replicator sets no event for it)
             await anyio.sleep(0.2)
-        await self.mirror.start(adopt=True)
+        await self.mirror.start(adopt=True, hub_rebuilt=True)
         await self.mirror.run()
 
     async def _load_server_module(self) -> ModuleType | None:
