@@ -174,14 +174,7 @@ SQL = re.compile(
     r"\b(SELECT\s|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b|CREATE\s+(TABLE|INDEX|UNIQUE)\b|"
     r"PRAGMA\s|BEGIN\s+IMMEDIATE\b|WITH\s+RECURSIVE\b)"
 )
-SQL_HOMES = ("store/", "sync/pg_schema")  # pg_schema.py and its later versions (pg_schema_v2.py, …)
-# Known debts, each a strict xfail so it turns into a failure (and its entry goes) when paid:
-# the mirror modules (merged from main) still run store SQL of their own.
-SQL_MOVING = {
-    "sync/markdown_import.py": "mirror branch (merged from main): store SQL outside store/",
-    "sync/legacy_import.py": "mirror branch (merged from main): store SQL outside store/",
-    "sync/mirror_state.py": "mirror branch (merged from main): store SQL outside store/",
-}
+SQL_HOMES = ("store/", "sync/pg_schema")  # pg_schema.py and its companions (pg_schema_v2.py, pg_schema_upkeep.py)
 
 
 def files_with_sql() -> set[str]:
@@ -211,11 +204,4 @@ def test_the_sql_finder_finds_sql() -> None:
 
 
 def test_no_sql_outside_the_store_and_the_hub_schema() -> None:
-    assert files_with_sql() - set(SQL_MOVING) == set()
-
-
-@pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=why)) for p, why in SQL_MOVING.items()]
-)
-def test_sql_still_to_move_into_the_store(path: str) -> None:
-    assert path not in files_with_sql()
+    assert files_with_sql() == set()
