@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from statusd.errors import StatusdError
 from statusd.models import iso
 from statusd.store import Store, WriteContext
 
@@ -41,7 +42,9 @@ class ImportPlan(Protocol):
     def summary(self) -> dict[str, Any]: ...
 
 
-class _Rollback(Exception):
+class _Rollback(StatusdError):
+    """Undo the import's transaction and hand back its report (failed checks, or a dry run)."""
+
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__("rolled back")
         self.result = result

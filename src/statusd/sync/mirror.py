@@ -22,7 +22,6 @@ import codecs
 import contextlib
 import hashlib
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -32,6 +31,7 @@ from typing import Any
 
 from statusd.models import now_iso
 from statusd.store import Store, WriteContext
+from statusd.sync.atomic_write import write_atomically
 from statusd.sync.markdown_import import ImportResult, apply_document
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
 from statusd.sync.markdown_parse import parse
@@ -60,28 +60,6 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
     # editor's temp-file + rename into one batch.
     async for changes in watchfiles.awatch(directory, debounce=50, step=50, recursive=False, rust_timeout=1000):
         yield {Path(p).name for _, p in changes}
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.statusd-tmp")
-    mode = 0o644
-    with contextlib.suppress(FileNotFoundError):
-        mode = path.stat().st_mode & 0o777
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def render_store(store_path: Path, banner: str | None = None, layout: tuple[Block, ...] | None = None) -> str:
