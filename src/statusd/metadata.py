@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator
 from pydantic import ValidationError as PydanticValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
@@ -194,6 +195,9 @@ ITEM_METADATA_MODELS: dict[str, type[_Metadata]] = {
     "task": TaskMetadata,
     "research": ResearchMetadata,
 }
+
+# The known keys per item type (their pydantic field definitions), for callers that list them.
+METADATA_RULES: dict[str, dict[str, FieldInfo]] = {t: dict(mod.model_fields) for t, mod in ITEM_METADATA_MODELS.items()}
 
 
 def validate_item_metadata(item_type: str, metadata: dict[str, Any]) -> dict[str, Any]:

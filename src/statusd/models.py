@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from statusd.errors import ValidationError
 from statusd.metadata import FORMATS as FORMATS
+from statusd.metadata import METADATA_RULES as METADATA_RULES
 from statusd.metadata import item_metadata_defaults as item_metadata_defaults
 from statusd.metadata import merge_vendor_metadata as merge_vendor_metadata
 from statusd.metadata import normalize_commit_hash as normalize_commit_hash
