@@ -129,3 +129,20 @@ def test_deployment_metadata_normalises_and_keeps_the_rest() -> None:
     out = m.validate_deployment_metadata(given)
     assert out == {**given, "pr_title": "Ship it", "commit_hash": "abcdef12", "commit_hash_abbreviated": True}
     assert given["pr_title"] == "  Ship it "
+
+
+def test_keys_named_like_pydantic_internals_are_kept_as_data() -> None:
+    hostile = {"model_config": 1, "__dict__": 2, "__pydantic_extra__": 3, "model_fields_set": 4, "_x": 5, "": 6}
+    for item_type in ("project", "session", "task", "research"):
+        assert m.validate_item_metadata(item_type, hostile) == hostile
+    vendor = {**m.vendor_metadata_defaults(), **hostile}
+    assert m.validate_vendor_metadata(vendor) == vendor
+    deployment = {
+        "pr_number": 1,
+        "pr_title": "t",
+        "commit_hash": "f" * 40,
+        "test_summary": {},
+        "constitutional_compliance": True,
+        **hostile,
+    }
+    assert m.validate_deployment_metadata(deployment) == deployment
