@@ -126,3 +126,44 @@ def _outbox_empty(path: Path) -> bool:
         return conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+async def test_a_hub_rebuild_never_overwrites_a_file_listing_what_the_hub_lacks(
+    tmp_path: Path, pg_schema: tuple[str, str]
+) -> None:
+    """Regression: writes that never reached Postgres (store lost before the outbox drained) were still
+    in the markdown file, and the mirror's first render after the rebuild from Postgres erased them."""
+    dsn, schema = pg_schema
+    proc = DaemonProcess(tmp_path / "project", extra_config=pg_config(dsn, schema))
+    try:
+        proc.start()
+        await wait_online(proc)
+        await _seed(proc, ["hub one"])
+        await wait_for(lambda: _outbox_empty(proc.store_path), what="the outbox to drain")
+        assert proc.stop() == 0
+        mirror = proc.root / ".project_status.md"
+        # As the file looked with a write the hub never got: a tagged line for an entity it lacks.
+        line = "- [ ] never reached the hub (task, high) ^0badc0de\n\n"
+        lost = mirror.read_text().replace("## Deployments", line + "## Deployments")
+        mirror.write_text(lost)
+        _delete_store(proc.store_path)
+
+        proc.start()
+
+        async def paused() -> dict | None:
+            async with proc.client("probe") as c:
+                m = (await c.call("sync_status"))["mirror"]
+            return m if m["state"] == "paused" and "does not have" in (m["reason"] or "") else None
+
+        state = await until(paused, within=30, what="the mirror to pause after the rebuild")
+        assert "lists 1 entry the store rebuilt from Postgres does not have" in state["reason"]
+        assert await _titles(proc) == ["hub one"]
+        assert mirror.read_text() == lost, "the file holding the lost write was overwritten"
+        # What the pause says to do brings the lost write back and the mirror with it.
+        async with proc.client("probe") as c:
+            assert (await c.call("migrate_legacy_markdown", path=".project_status.md"))["success"] is True
+            assert (await c.call("sync_status"))["mirror"]["state"] == "running"
+        assert await _titles(proc) == ["hub one", "never reached the hub"]
+        assert proc.stop() == 0
+    finally:
+        proc.cleanup()

@@ -48,7 +48,7 @@ def needs_rebuild(store_path: Path, mirror_path: Path | None, replicated: bool) 
 def _ours(data: bytes) -> bool:
     from statusd.sync.markdown_model import MARKER
 
-    return data.startswith(MARKER.encode())
+    return data.removeprefix(b"\xef\xbb\xbf").startswith(MARKER.encode())  # a BOM from a Windows editor
 
 
 def git_head(path: Path) -> bytes | None:
