@@ -58,7 +58,7 @@ async def test_a_deleted_store_is_rebuilt_from_the_markdown_file(tmp_path: Path)
         proc.cleanup()
 
 
-async def test_a_corrupt_store_is_moved_aside_and_rebuilt_from_git_first(tmp_path: Path) -> None:
+async def test_a_corrupt_store_is_rebuilt_from_a_working_copy_newer_than_git(tmp_path: Path) -> None:
     proc = DaemonProcess(tmp_path / "project")
     try:
         proc.start()
@@ -74,10 +74,34 @@ async def test_a_corrupt_store_is_moved_aside_and_rebuilt_from_git_first(tmp_pat
         proc.start()
         async with proc.client("probe") as c:
             result = await c.call("list_work_items")
+            # The working copy is newer than the commit: it is the source, so nothing in it is lost.
+            assert result["data_source"] == "markdown_file"
+            assert any("rebuilt from markdown_file" in w for w in result["warnings"])
+        assert await _titles(proc) == ["committed one", "only in the working copy"]
+        assert list(proc.store_path.parent.glob("store.sqlite3.corrupt-*")), "the corrupt file was kept aside"
+        assert proc.stop() == 0
+        assert "only in the working copy" in mirror.read_text()
+    finally:
+        proc.cleanup()
+
+
+async def test_a_corrupt_store_is_rebuilt_from_git_when_the_working_copy_is_the_commit(tmp_path: Path) -> None:
+    proc = DaemonProcess(tmp_path / "project")
+    try:
+        proc.start()
+        await _seed(proc, ["committed one", "committed two"])
+        assert proc.stop() == 0
+        _git(proc.root, "init", "-q")
+        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".project_status.md")
+        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "status")
+        proc.store_path.write_bytes(b"this is not a database" * 100)
+
+        proc.start()
+        async with proc.client("probe") as c:
+            result = await c.call("list_work_items")
             assert result["data_source"] == "git_history"
             assert any("rebuilt from git_history" in w for w in result["warnings"])
         assert await _titles(proc) == ["committed one", "committed two"]
-        assert list(proc.store_path.parent.glob("store.sqlite3.corrupt-*")), "the corrupt file was kept aside"
         assert proc.stop() == 0
     finally:
         proc.cleanup()

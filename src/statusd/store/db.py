@@ -272,6 +272,7 @@ class Store:
         try:
             result = await asyncio.shield(future)
         except asyncio.CancelledError:
+            ctx.cancel_requested = True
             # The transaction runs on in the writer thread whatever happens here: a cancelled caller
             # (a cancelled MCP request, shutdown) ends only once it has committed or rolled back, so
             # when the caller's task is over its work is over, and listeners hear of what committed.

@@ -355,7 +355,7 @@ class Mirror:
 
     def _keep_shadow(self, data: bytes, digest: str) -> None:
         if self._shadow_hash != digest:
-            write_atomically(self.shadow, data)
+            write_atomically(self.shadow, data, private=True)  # beside the store: 0600 like its files
             self._shadow_hash = digest
 
     def _wrote(self, rendered: Rendered, banner: str | None, digest: str, *, wrote: bool) -> None:
