@@ -141,8 +141,7 @@ async def p8_mirror(env: Env) -> list[Row]:
 
     state = MirrorState(
         work_items=tuple(
-            WorkItem(f"{i:08x}", f"Work item {i}", "task", "medium", "active", children=())
-            for i in range(rendered)
+            WorkItem(f"{i:08x}", f"Work item {i}", "task", "medium", "active", children=()) for i in range(rendered)
         )
     )
     pure = sample_sync(lambda i: render(state), max(10, n // 2), 3)
