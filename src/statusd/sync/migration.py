@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from statusd.models import iso
 from statusd.store import Store, WriteContext
 
 Progress = Callable[[int, int], None]
@@ -55,6 +57,10 @@ def _preservation(checks: dict[str, dict[str, Any]]) -> float:
     return 100.0 if source == 0 else round(100.0 * migrated / source, 2)
 
 
+def _next_microsecond(stamp: str) -> str:
+    return iso(datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(microseconds=1))
+
+
 def _transaction(
     conn: sqlite3.Connection,
     ctx: WriteContext,
@@ -69,6 +75,9 @@ def _transaction(
     def step() -> None:
         nonlocal done
         done += 1
+        # One transaction shares one clock reading, but the mirror orders entities by creation time:
+        # each unit of work gets the next microsecond, so the file keeps the source's order.
+        ctx.now = _next_microsecond(ctx.now)
         if progress is not None:
             progress(done, plan.total)
 

@@ -202,6 +202,11 @@ _TABLES = {
 }
 
 
+def sid_lists(state: MirrorState) -> dict[str, list[str]]:
+    """The short ids a document's lines carry, by section."""
+    return _sids(state)
+
+
 def _sids(state: MirrorState) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"vendors": [v.sid for v in state.vendors if v.sid]}
     items: list[str] = []

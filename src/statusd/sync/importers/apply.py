@@ -39,7 +39,7 @@ YIELD_EVERY = 250
 
 
 class ImportAborted(StatusdError):
-    """A failure injected for tests ended the import; the transaction rolled back, nothing was written."""
+    """A failure injected for tests, or the caller's cancellation, ended the import; nothing was written."""
 
 
 class DryRun(StatusdError):
@@ -93,6 +93,8 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
         ids[item.key] = _apply_item(conn, ctx, item, existing.get(item.key), ids, depths, report)
         if done % YIELD_EVERY == 0:
             time.sleep(0)  # hand the GIL to the loop thread: other clients' reads go on during an import
+            if ctx.cancel_requested:
+                raise ImportAborted("import cancelled by the caller; nothing was written")
         if options.progress is not None and (done % step == 0 or done == len(plan.items)):
             options.progress(done, total)
     on_edge = None
