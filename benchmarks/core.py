@@ -29,6 +29,11 @@ class Settings:
     replication_runs: int  # P6: replays and bootstraps measured (p50 = median run, p99 = slowest)
     mode: str = "full"
 
+    @property
+    def smoke(self) -> bool:
+        """The test suite's run: figures whose counts are fixed take their smallest meaningful size."""
+        return self.mode == "smoke"
+
     @classmethod
     def for_mode(cls, quick: bool, smoke: bool = False) -> Settings:
         if smoke:

@@ -162,6 +162,8 @@ class SyncSection(_Section):
     write_mode: Literal["confirmed", "async"] = "confirmed"
     confirm_timeout_ms: int = Field(default=2000, ge=1, le=60000)
     pull_interval_s: float = Field(default=30.0, gt=0)
+    max_backoff_s: float = Field(default=10.0, gt=0, le=3600)
+    heartbeat_s: float = Field(default=5.0, gt=0, le=3600)
     replay_retention_days: int = Field(default=90, ge=1, le=3650)
 
 

@@ -31,8 +31,14 @@ CONVERGE_S = 30.0
 
 
 def pg_config(dsn: str, schema: str, **sync: Any) -> str:
-    """The ``[postgres]`` (and optional ``[sync]``) sections of a replicated daemon's config."""
+    """The ``[postgres]`` and ``[sync]`` sections of a replicated daemon's config.
+
+    Unless a test says otherwise the reconnect pause is capped at 1 s and an idle connection is
+    pinged every 0.5 s: a test that cuts or heals the link sees the daemon notice within about a
+    second, not after a 5 s heartbeat or a pause of up to 15 s.
+    """
     text = f'\n[postgres]\ndsn = "{dsn}"\nschema = "{schema}"\n'
+    sync = {"max_backoff_s": 1.0, "heartbeat_s": 0.5, **sync}
     if sync:
         text += "\n[sync]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in sync.items())
     return text
@@ -43,7 +49,7 @@ async def wait_for(
     *,
     within: float = CONVERGE_S,
     what: str = "condition",
-    interval: float = 0.05,
+    interval: float = 0.02,
 ) -> T:
     """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``within`` s."""
     deadline = time.monotonic() + within
@@ -166,7 +172,7 @@ async def converged(stores: list[Path], dsn: str, schema: str) -> bool:
 
 async def wait_converged(stores: list[Path], dsn: str, schema: str, within: float = CONVERGE_S) -> None:
     try:
-        await wait_for(lambda: converged(stores, dsn, schema), within=within, what="stores to converge", interval=0.1)
+        await wait_for(lambda: converged(stores, dsn, schema), within=within, what="stores to converge", interval=0.05)
     except AssertionError:
         hub = await hub_entities(dsn, schema)
         report = [f"{p}: outbox={outbox_size(p)} {differences(store_entities(p), hub)[:5]}" for p in stores]
@@ -233,12 +239,25 @@ async def wait_online(d: Daemon, within: float = CONVERGE_S) -> dict[str, Any]:
 class Replica:
     """An in-process replica: a replicated :class:`Store` and its :class:`Replicator` task."""
 
-    def __init__(self, path: Path, dsn: str, schema: str, *, machine: str, pull_interval_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        dsn: str,
+        schema: str,
+        *,
+        machine: str,
+        pull_interval_s: float = 300.0,
+        max_backoff_s: float = 10.0,
+        heartbeat_s: float = 5.0,
+    ) -> None:
         self.path = path
         self.dsn = dsn
         self.schema = schema
         self.machine = machine
         self.pull_interval_s = pull_interval_s
+        # The shipped timers by default (R5 heals by waking the replicator); a test may shorten them.
+        self.max_backoff_s = max_backoff_s
+        self.heartbeat_s = heartbeat_s
         self.store = Store(path, machine=machine, replicated=True)
         self.replicator: Replicator | None = None
         self.task: asyncio.Task[None] | None = None
@@ -252,8 +271,10 @@ class Replica:
         """Start replicating (a fresh Replicator, as after a reconnect or a restart)."""
         assert self.task is None
         self.replicator = Replicator(
-            self.store, dsn=self.dsn, password=None, schema=self.schema, pull_interval_s=self.pull_interval_s
-        )
+            self.store, dsn=self.dsn, password=None, schema=self.schema, pull_interval_s=self.pull_interval_s,
+            max_backoff_s=self.max_backoff_s,
+            heartbeat_s=self.heartbeat_s,
+        )  # fmt: skip
         self.store.add_listener(self.replicator.wake)
         self.task = asyncio.create_task(self.replicator.run(), name=f"replicator-{self.machine}")
         return self

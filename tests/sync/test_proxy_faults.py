@@ -92,7 +92,10 @@ async def test_blackholed_listener_is_detected_by_the_heartbeat(
     dsn, schema = pg_schema
     # A process of its own: the ~10 s detection bound is about this daemon's timers, which the
     # test's own polling must not compete with for one interpreter.
-    a = fleet.start(pg_config(proxy.dsn_for(dsn), schema, pull_interval_s=600), process=True)
+    # The shipped timers (pg_config shortens them for other tests): the bound is about the defaults.
+    a = fleet.start(
+        pg_config(proxy.dsn_for(dsn), schema, pull_interval_s=600, heartbeat_s=5.0, max_backoff_s=10.0), process=True
+    )
     b = fleet.start(pg_config(dsn, schema))
     await wait_online(a)
     await wait_online(b)

@@ -117,7 +117,8 @@ class Daemon:
         if dsn is not None:
             self.replicator = Replicator(
                 store, dsn=dsn, password=s.postgres_password(), schema=s.postgres.schema_name,
-                pull_interval_s=s.sync.pull_interval_s,
+                pull_interval_s=s.sync.pull_interval_s, max_backoff_s=s.sync.max_backoff_s,
+                heartbeat_s=s.sync.heartbeat_s,
             )  # fmt: skip
             store.add_listener(self.replicator.wake)
         self.service = Service(

@@ -75,6 +75,8 @@ class Replicator:
         pull_interval_s: float = 30.0,
         connect_timeout_s: float = 3.0,
         command_timeout_s: float = 10.0,
+        max_backoff_s: float = 10.0,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.store = store
         self.dsn = dsn
@@ -83,6 +85,8 @@ class Replicator:
         self.pull_interval_s = pull_interval_s
         self.connect_timeout_s = connect_timeout_s
         self.command_timeout_s = command_timeout_s
+        self.max_backoff_s = max_backoff_s
+        self.heartbeat_s = heartbeat_s
         self.state = SyncState(down_since=now_iso())
         self._wake = asyncio.Event()
         self._pull_wanted = asyncio.Event()
@@ -192,7 +196,7 @@ class Replicator:
                 await self._sleep(backoff * (0.5 + random.random()))
                 # Not after a successful connect: an error right after one (a hub fault, a refused
                 # login) would otherwise reconnect several times a second forever.
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, self.max_backoff_s)
             finally:
                 await self.close()
 
@@ -261,7 +265,7 @@ class Replicator:
         await self._join_hub()
         self._pull_wanted.set()
         next_pull = time.monotonic()
-        next_beat = time.monotonic() + HEARTBEAT_S
+        next_beat = time.monotonic() + self.heartbeat_s
         held_retry = 0.0
         while True:
             self._wake.clear()
@@ -280,7 +284,7 @@ class Replicator:
             self._served = True
             if now >= next_beat:
                 await self._heartbeat()
-                next_beat = time.monotonic() + HEARTBEAT_S
+                next_beat = time.monotonic() + self.heartbeat_s
             if pushed:
                 continue  # more may be queued
             timeout = max(0.0, min(next_pull, next_beat) - time.monotonic())
