@@ -93,6 +93,7 @@ class Pool:
     successes: Counter[str] = field(default_factory=Counter)
     created_items: int = 0
     max_depth_seen: int = 0
+    depths: dict[str, int] = field(default_factory=dict)  # id -> depth, for parents that deepen the tree
 
     @classmethod
     def seeded(cls) -> Pool:
@@ -116,7 +117,8 @@ class Pool:
     def _item(self, row: dict[str, Any]) -> None:
         if isinstance(row.get("id"), str) and "version" in row:
             self.items[row["id"]] = row["version"]
-            self.max_depth_seen = max(self.max_depth_seen, row.get("depth") or 0)
+            self.depths[row["id"]] = row.get("depth") or 0
+            self.max_depth_seen = max(self.max_depth_seen, self.depths[row["id"]])
 
     def _vendor(self, row: dict[str, Any]) -> None:
         self.vendors[row["id"]] = [row["name"], row["version"]]
@@ -315,6 +317,9 @@ def _resolve_value(pool: Pool, value: Any) -> Any:
     if r.kind in ("edge_from", "edge_to") and pool.edges:
         edge = sorted(pool.edges)[r.index % len(pool.edges)]
         return _id_form(edge[0] if r.kind == "edge_from" else edge[1], Ref(r.kind, r.index, r.form % 5))
+    if r.kind == "deep_work_item" and pool.depths:
+        deepest = sorted(pool.depths, key=lambda i: (-pool.depths[i], i))[:3]
+        return _id_form(deepest[r.index % len(deepest)], Ref(r.kind, r.index, r.form % 5))
     known = {
         "enhancement": pool.enhancements,
         "deployment": pool.deployments,
@@ -467,6 +472,10 @@ def field_value(tool: str, key: str, schema: dict[str, Any], args: dict[str, Any
             return ref("edge_from" if key == "work_item_id" else "edge_to") | ref("work_item")
         if tool == "list_work_items" and key == "parent_id":
             return st.just("root") | ref("work_item")
+        if tool == "create_work_item" and key == "parent_id":
+            # Uniform parents rarely chain three creates, so the tree often stayed shallow (a
+            # flaky coverage floor); half the time nest under one of the deepest items.
+            return ref("deep_work_item") | ref("work_item")
         return ref("work_item")
     if key == "version":
         return ref("version")
