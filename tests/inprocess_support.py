@@ -31,10 +31,12 @@ from mcp.client.client import Client
 from daemon_support import short_socket_dir
 from statusd.client import StatusdClient
 from statusd.config import load_settings
+from statusd.daemon import resources
 from statusd.daemon.app import Daemon
 from statusd.daemon.logs import JsonFormatter
 from statusd.daemon.server import build_mcp_server
 from statusd.daemon.service import Service
+from statusd.daemon.sessions import CURRENT, Session, Sessions
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
@@ -237,5 +239,12 @@ async def inprocess_daemon(root: Path, **kw: Any) -> AsyncIterator[InProcessDaem
 async def memory_client(service: Service, name: str = "memory-client") -> AsyncIterator[Client]:
     """The SDK's in-memory ``Client`` against the daemon's real MCP server object (no socket)."""
     info = types.Implementation(name=name, version="1.0")
-    async with Client(build_mcp_server(service), client_info=info, mode="legacy") as client:
-        yield client
+    watchers = Sessions(lambda uri: resources.fingerprint(service, uri), open_conflicts=service.open_conflicts)
+    session = Session()  # what the socket server sets per connection; the server's tasks inherit it
+    token = CURRENT.set(session)
+    watchers.add(session)
+    try:
+        async with Client(build_mcp_server(service, watchers), client_info=info, mode="legacy") as client:
+            yield client
+    finally:
+        CURRENT.reset(token)

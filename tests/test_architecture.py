@@ -120,24 +120,14 @@ def package_cycles() -> list[list[str]]:
     return cycles(graph)
 
 
-# Known debts, each a strict xfail that flips when the cycle is gone.
-KNOWN_CYCLES = {
-    (
-        "statusd.sync.migrate",
-        "statusd.sync.mirror",
-    ): "mirror branch (merged from main): function-level imports both ways",
-}
-
-
 def test_no_import_cycles_inside_the_package() -> None:
-    assert [c for c in package_cycles() if tuple(c) not in KNOWN_CYCLES] == []
+    assert package_cycles() == []
 
 
-@pytest.mark.parametrize(
-    "cycle", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=why)) for c, why in KNOWN_CYCLES.items()]
-)
-def test_known_cycle_still_to_break(cycle: tuple[str, ...]) -> None:
-    assert list(cycle) not in package_cycles()
+def test_migrate_and_the_mirror_import_each_other_only_one_way() -> None:
+    # They did both ways (function-level imports); the atomic file write now lives in its own module.
+    assert "statusd.sync.migrate" in GRAPH["statusd.sync.mirror"]
+    assert "statusd.sync.mirror" not in GRAPH["statusd.sync.migrate"]
 
 
 # Layering (STYLE.md): cli → daemon → sync → store → models/errors/config.
@@ -174,20 +164,7 @@ SQL = re.compile(
     r"\b(SELECT\s|INSERT\s+(OR\s+\w+\s+)?INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b|CREATE\s+(TABLE|INDEX|UNIQUE)\b|"
     r"PRAGMA\s|BEGIN\s+IMMEDIATE\b|WITH\s+RECURSIVE\b)"
 )
-SQL_HOMES = ("store/", "sync/pg_schema")  # pg_schema.py and its later versions (pg_schema_v2.py, …)
-# Known debts, each a strict xfail so it turns into a failure (and its entry goes) when paid:
-# service/replicator SQL moves with the trust-confirm branch; the importers' writer functions
-# (merged from main with their own SQL against store tables) still need a home under store/.
-SQL_MOVING = {
-    "sync/importers/apply.py": "importer writer functions still run store SQL outside store/",
-    "sync/importers/edges.py": "importer writer functions still run store SQL outside store/",
-    "sync/importers/export.py": "importer writer functions still run store SQL outside store/",
-    "sync/hub_upkeep.py": "hub upkeep queries (merged from main) belong in sync/pg_schema*",
-    "doctor.py": "statusd doctor's store checks (merged from main) belong in store/",
-    "sync/markdown_import.py": "mirror branch (merged from main): store SQL outside store/",
-    "sync/legacy_import.py": "mirror branch (merged from main): store SQL outside store/",
-    "sync/mirror_state.py": "mirror branch (merged from main): store SQL outside store/",
-}
+SQL_HOMES = ("store/", "sync/pg_schema")  # pg_schema.py and its companions (pg_schema_v2.py, pg_schema_upkeep.py)
 
 
 def files_with_sql() -> set[str]:
@@ -217,11 +194,4 @@ def test_the_sql_finder_finds_sql() -> None:
 
 
 def test_no_sql_outside_the_store_and_the_hub_schema() -> None:
-    assert files_with_sql() - set(SQL_MOVING) == set()
-
-
-@pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=why)) for p, why in SQL_MOVING.items()]
-)
-def test_sql_still_to_move_into_the_store(path: str) -> None:
-    assert path not in files_with_sql()
+    assert files_with_sql() == set()

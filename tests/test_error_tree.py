@@ -22,6 +22,7 @@ from statusd.errors import (
     VersionMismatchError,
     from_payload,
 )
+from statusd.sync.markdown_model import MarkdownParseError
 from statusd.sync.pg_schema import SchemaTooNewError
 
 
@@ -36,28 +37,21 @@ def package_exceptions() -> list[type[BaseException]]:
     return found
 
 
-# Known debts (merged from main), each a strict xfail that flips once the class joins the tree. Not
-# changed here: code that catches StatusdError around them would start catching them too.
-OUTSIDE_FOR_NOW = {
-    "statusd.sync.markdown_model.MarkdownParseError": "mirror branch: re-wrapped by except StatusdError sites",
-    "statusd.sync.migration._Rollback": "mirror branch: control flow inside the migration transaction",
-}
-
-
 def outside_the_tree() -> list[str]:
     return [f"{e.__module__}.{e.__qualname__}" for e in package_exceptions() if not issubclass(e, StatusdError)]
 
 
 def test_every_exception_of_the_package_is_a_statusd_error() -> None:
     assert {SchemaTooNewError, DaemonNotRunningError, ValidationError} <= set(package_exceptions())
-    assert [name for name in outside_the_tree() if name not in OUTSIDE_FOR_NOW] == []
+    assert outside_the_tree() == []
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=why)) for n, why in OUTSIDE_FOR_NOW.items()]
-)
-def test_exception_still_to_bring_under_the_tree(name: str) -> None:
-    assert name not in outside_the_tree()
+def test_a_markdown_parse_error_keeps_its_line_and_reason_and_reads_as_before() -> None:
+    exc = MarkdownParseError(7, "a work item needs a title")
+    assert isinstance(exc, StatusdError) and exc.code == "validation_error"
+    assert str(exc) == exc.message == "line 7: a work item needs a title"
+    assert (exc.line, exc.reason) == (7, "a work item needs a title")
+    assert exc.details == {"line": 7, "reason": "a work item needs a title"}
 
 
 def test_schema_too_new_and_daemon_not_running_carry_codes_and_details() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from benchmarks.core import Row
-from benchmarks.figures import imports, mirror, operations, reads, replication, scale, surface, writes
+from benchmarks.figures import imports, mirror, operations, reads, replication, scale, subscriptions, surface, writes
 from benchmarks.harness import Env
 
 
@@ -45,6 +45,7 @@ FIGURES: dict[str, Figure] = {
             "P1 while another client loops generate_full_status at 100,000 items",
             operations.p17_reads_under_report_load,
         ),
+        Figure("P16", "change → resources/updated to a subscriber", subscriptions.p16_subscription_latency),
         Figure("I1", "import 10,000 beads records while other clients call (issue 11)", imports.i1_import),
     )
 }

@@ -65,7 +65,7 @@ async def p10_tools_list(env: Env) -> list[Row]:
         "tokens",
         tokens,
         tokens,
-        Target("≤6,000 tokens", p50_max=6000),
+        Target("≤5,000 tokens", p50_max=5000),
         base_tokens,
         base_tokens,
         "the same answer with each tool's untrimmed tool.args.model_json_schema() (what the SDK would "

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession
+from mcp.shared.exceptions import MCPError
 
 import statusd
 from statusd.daemon.transport import HELLO_PREFIX, open_unix
@@ -121,7 +122,12 @@ class StatusdClient:
 
     async def call(self, tool: str, arguments: dict[str, Any] | None = None, /, **kwargs: Any) -> dict[str, Any]:
         args = {**(arguments or {}), **kwargs}
-        result = await self.session.call_tool(tool, args)
+        try:
+            result = await self.session.call_tool(tool, args)
+        except MCPError as exc:
+            if exc.error.code == types.INVALID_PARAMS and exc.error.message.startswith("Unknown tool"):
+                raise NotFoundError("tool", tool) from None  # the protocol's -32602 (SPEC §4.4)
+            raise
         payload = result_payload(result)
         if result.is_error:
             raise from_payload(payload)

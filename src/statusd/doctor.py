@@ -21,6 +21,7 @@ from statusd import service_units
 from statusd.config import Settings, load_settings
 from statusd.errors import ConfigError, StatusdError
 from statusd.quick_client import QuickClient, WrongDaemonError
+from statusd.store import health as store_health
 from statusd.store import schema as store_schema
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -84,7 +85,7 @@ def check_store(settings: Settings) -> list[Check]:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
-            verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            verdict = store_health.integrity_verdict(conn)
             version = store_schema.current_version(conn)
         finally:
             conn.close()
@@ -120,6 +121,7 @@ def check_store(settings: Settings) -> list[Check]:
 async def _hub(settings: Settings) -> tuple[int | None, str | None]:
     import asyncpg
 
+    from statusd.sync import pg_schema
     from statusd.sync.errors import describe
 
     dsn = settings.postgres_dsn()
@@ -133,9 +135,7 @@ async def _hub(settings: Settings) -> tuple[int | None, str | None]:
         return None, describe(exc, password)
     try:
         name = settings.postgres.schema_name
-        exists = await conn.fetchval("SELECT to_regclass($1)", f"{name}.schema_version")
-        version = await conn.fetchval(f"SELECT max(version) FROM {name}.schema_version") if exists else 0
-        return int(version or 0), None
+        return await pg_schema.installed_version(conn, name), None
     finally:
         await conn.close()
 
@@ -172,7 +172,7 @@ def _stuck_ops(path: Path) -> int:
         return 0
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE last_error IS NOT NULL").fetchone()[0])
+        return store_health.refused_outbox_count(conn)
     except sqlite3.Error:
         return 0
     finally:

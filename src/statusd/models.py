@@ -1,17 +1,16 @@
 """Domain vocabulary and validation rules (SPEC §2). No I/O.
 
 Tool arguments are parsed by the pydantic ``*Args`` models (shape and types; unknown arguments are
-rejected so a typo is never silently ignored). Entity rules that depend on other values — metadata
-by item type, vendor metadata merge, deployment metadata, quarters — are plain functions that
-return the normalised value or raise :class:`statusd.errors.ValidationError` naming the field.
+rejected so a typo is never silently ignored). Metadata rules by item type, for vendors and
+for deployments are pydantic models in :mod:`statusd.metadata` (re-exported here); quarters, ids and
+commit hashes are plain functions that return the normalised value or raise
+:class:`statusd.errors.ValidationError` naming the field.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic import ValidationError as PydanticValidationError
 
 from statusd.errors import ValidationError
+from statusd.metadata import FORMATS as FORMATS
+from statusd.metadata import METADATA_RULES as METADATA_RULES
+from statusd.metadata import item_metadata_defaults as item_metadata_defaults
+from statusd.metadata import merge_vendor_metadata as merge_vendor_metadata
+from statusd.metadata import normalize_commit_hash as normalize_commit_hash
+from statusd.metadata import normalize_quarter as normalize_quarter
+from statusd.metadata import validate_deployment_metadata as validate_deployment_metadata
+from statusd.metadata import validate_item_metadata as validate_item_metadata
+from statusd.metadata import validate_vendor_metadata as validate_vendor_metadata
+from statusd.metadata import vendor_metadata_defaults as vendor_metadata_defaults
 
 ItemType = Literal["project", "session", "task", "research"]
 ItemStatus = Literal["active", "blocked", "completed"]
@@ -35,11 +44,8 @@ PRIORITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 MAX_DEPTH = 4
 DEFAULT_TOKEN_BUDGET = 200_000
 
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{6,36}$")
 _VENDOR_NAME = re.compile(r"^[A-Za-z0-9 _-]{1,100}$")
-_QUARTER = re.compile(r"^\s*(\d{4})\s*-\s*Q([1-4])\s*$", re.IGNORECASE)
-_QUARTER_HUMAN = re.compile(r"^\s*Q([1-4])\s+(\d{4})\s*$", re.IGNORECASE)
 
 
 def now_iso() -> str:
@@ -82,19 +88,6 @@ def check_id_text(value: str, field: str) -> str:
     return text
 
 
-def normalize_quarter(value: Any, field: str) -> str:
-    """Store quarters as ``YYYY-Qn``; accept ``Qn YYYY`` too."""
-    if not isinstance(value, str):
-        raise ValidationError.one(field, "must be a quarter like '2026-Q1' or 'Q1 2026'")
-    m = _QUARTER.match(value)
-    if m:
-        return f"{m.group(1)}-Q{m.group(2)}"
-    m = _QUARTER_HUMAN.match(value)
-    if m:
-        return f"{m.group(2)}-Q{m.group(1)}"
-    raise ValidationError.one(field, f"must be a quarter like '2026-Q1' or 'Q1 2026', got {value[:20]!r}")
-
-
 def human_quarter(stored: str | None) -> str | None:
     if not stored:
         return None
@@ -102,244 +95,10 @@ def human_quarter(stored: str | None) -> str | None:
     return f"{q} {year}"
 
 
-def normalize_commit_hash(value: Any, field: str, *, min_len: int = 7) -> str:
-    if not isinstance(value, str) or not (min_len <= len(value) <= 40) or not _HEX.match(value):
-        raise ValidationError.one(field, f"must be {min_len}-40 hexadecimal characters")
-    return value.lower()
-
-
-# --- small typed checkers used by the metadata rules -------------------------------------------
-
-Checker = Callable[[Any, str], Any]
-
-
-def _int(lo: int | None = None, hi: int | None = None) -> Checker:
-    def check(v: Any, field: str) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValidationError.one(field, "must be an integer")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ValidationError.one(field, f"must be between {lo} and {hi}" if hi is not None else f"must be ≥ {lo}")
-        return v
-
-    return check
-
-
-def _number(lo: float, hi: float) -> Checker:
-    def check(v: Any, field: str) -> float | int:
-        # Only floats can be infinite or NaN; math.isfinite() on an int past float range overflows.
-        if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not math.isfinite(v)):
-            raise ValidationError.one(field, "must be a number")
-        if not lo <= v <= hi:
-            raise ValidationError.one(field, f"must be between {lo:g} and {hi:g}")
-        return v
-
-    return check
-
-
-def _text(lo: int, hi: int) -> Checker:
-    def check(v: Any, field: str) -> str:
-        if not isinstance(v, str):
-            raise ValidationError.one(field, "must be a string")
-        if not lo <= len(v) <= hi:
-            raise ValidationError.one(field, f"must be {lo}-{hi} characters")
-        return v
-
-    return check
-
-
-def _bool(v: Any, field: str) -> bool:
-    if not isinstance(v, bool):
-        raise ValidationError.one(field, "must be true or false")
-    return v
-
-
-def _str_list(v: Any, field: str) -> list[str]:
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ValidationError.one(field, "must be a list of strings")
-    if len(v) > 1000:
-        raise ValidationError.one(field, "must have at most 1000 entries")
-    return list(v)
-
-
-def _front_matter(v: Any, field: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise ValidationError.one(field, "must be an object")
-    if "schema_version" not in v:
-        raise ValidationError.one(f"{field}.schema_version", "is required in yaml_frontmatter")
-    return v
-
-
-METADATA_RULES: dict[str, dict[str, Checker]] = {
-    "project": {
-        "description": _text(0, 1000),
-        "target_quarter": normalize_quarter,
-        "constitutional_principles": _str_list,
-    },
-    "session": {
-        "token_budget": _int(1_000, 1_000_000),
-        "prompts_count": _int(0),
-        "yaml_frontmatter": _front_matter,
-    },
-    "task": {
-        "estimated_hours": _number(0, 1000),
-        "actual_hours": _number(0, 1000),
-        "blocked_reason": _text(0, 500),
-    },
-    "research": {
-        "research_questions": _str_list,
-        "findings_summary": _text(0, 2000),
-        "references": _str_list,
-    },
-}
-
-
-def _collect(checks: list[Callable[[], None]]) -> None:
-    """Run every check and raise one ValidationError naming every bad field."""
-    fields: list[dict[str, Any]] = []
-    for check in checks:
-        try:
-            check()
-        except ValidationError as exc:
-            fields.extend(exc.fields)
-    if fields:
-        raise ValidationError(fields)
-
-
-def validate_item_metadata(item_type: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Validate the known keys for ``item_type``; unknown keys are kept as they are."""
-    rules = METADATA_RULES.get(item_type, {})
-    out = dict(metadata)
-
-    def make(key: str, rule: Checker) -> Callable[[], None]:
-        def run() -> None:
-            if key in out and out[key] is not None:
-                out[key] = rule(out[key], f"metadata.{key}")
-
-        return run
-
-    _collect([make(k, r) for k, r in rules.items()])
-    return out
-
-
-def item_metadata_defaults(item_type: str, default_token_budget: int) -> dict[str, Any]:
-    if item_type == "session":
-        return {"token_budget": default_token_budget, "prompts_count": 0}
-    return {}
-
-
-# --- vendors -----------------------------------------------------------------------------------
-
-FORMATS = ("excel", "csv", "pdf", "ocr")
-
-
-def vendor_metadata_defaults() -> dict[str, Any]:
-    return {
-        "format_support": dict.fromkeys(FORMATS, False),
-        "test_results": {"passing": 0, "total": 0, "skipped": 0},
-        "extractor_version": "0.0.0",
-        "manifest_compliant": False,
-    }
-
-
-def merge_vendor_metadata(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Merge a partial update into vendor metadata (one level deep for the nested objects)."""
-    merged = dict(current)
-    for key, value in patch.items():
-        if key in ("format_support", "test_results") and isinstance(value, dict):
-            base = merged.get(key)
-            merged[key] = {**(base if isinstance(base, dict) else {}), **value}
-        else:
-            merged[key] = value
-    return merged
-
-
-def validate_vendor_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    out = dict(metadata)
-
-    def formats() -> None:
-        fs = out.get("format_support")
-        if not isinstance(fs, dict):
-            raise ValidationError.one("metadata.format_support", "must be an object of booleans")
-        unknown = [k for k in fs if k not in FORMATS]
-        if unknown:
-            raise ValidationError.one("metadata.format_support", f"unknown format(s) {unknown}; known: {list(FORMATS)}")
-        out["format_support"] = {f: _bool(fs.get(f, False), f"metadata.format_support.{f}") for f in FORMATS}
-
-    def tests() -> None:
-        tr = out.get("test_results")
-        if not isinstance(tr, dict):
-            raise ValidationError.one("metadata.test_results", "must be an object {passing, total, skipped}")
-        unknown = [k for k in tr if k not in ("passing", "total", "skipped")]
-        if unknown:
-            raise ValidationError.one("metadata.test_results", f"unknown key(s) {unknown}")
-        vals = {k: _int(0)(tr.get(k, 0), f"metadata.test_results.{k}") for k in ("passing", "total", "skipped")}
-        if vals["passing"] + vals["skipped"] > vals["total"]:
-            raise ValidationError.one("metadata.test_results", "passing + skipped must not exceed total", **vals)
-        out["test_results"] = vals
-
-    def version() -> None:
-        out["extractor_version"] = _text(1, 50)(out.get("extractor_version"), "metadata.extractor_version")
-
-    def compliant() -> None:
-        out["manifest_compliant"] = _bool(out.get("manifest_compliant"), "metadata.manifest_compliant")
-
-    _collect([formats, tests, version, compliant])
-    return out
-
-
 def check_vendor_name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str) or not _VENDOR_NAME.match(value.strip() or "!"):
         raise ValidationError.one(field, "must be 1-100 characters of letters, digits, space, '_' or '-'")
     return value.strip()
-
-
-# --- deployments -------------------------------------------------------------------------------
-
-
-def validate_deployment_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    out = dict(metadata)
-
-    def required(key: str, rule: Checker) -> Callable[[], None]:
-        def run() -> None:
-            if key not in out:
-                raise ValidationError.one(f"metadata.{key}", "is required")
-            out[key] = rule(out[key], f"metadata.{key}")
-
-        return run
-
-    def commit() -> None:
-        if "commit_hash" not in out:
-            raise ValidationError.one("metadata.commit_hash", "is required")
-        out["commit_hash"] = normalize_commit_hash(out["commit_hash"], "metadata.commit_hash")
-        if len(out["commit_hash"]) < 40:
-            out["commit_hash_abbreviated"] = True
-        else:
-            out.pop("commit_hash_abbreviated", None)
-
-    def summary() -> None:
-        ts = out.get("test_summary")
-        if ts is None:
-            raise ValidationError.one("metadata.test_summary", "is required")
-        if not isinstance(ts, dict):
-            raise ValidationError.one("metadata.test_summary", "must be an object of non-negative integers")
-        for k, v in ts.items():
-            _int(0)(v, f"metadata.test_summary.{k}")
-
-    def optional_summary_text() -> None:
-        if out.get("summary") is not None:
-            _text(0, 20_000)(out["summary"], "metadata.summary")
-
-    _collect(
-        [
-            required("pr_number", _int(1)),
-            required("pr_title", lambda v, f: _text(1, 200)(v.strip() if isinstance(v, str) else v, f)),
-            commit,
-            summary,
-            required("constitutional_compliance", _bool),
-            optional_summary_text,
-        ]
-    )
-    return out
 
 
 # --- tool argument models ----------------------------------------------------------------------

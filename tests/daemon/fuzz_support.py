@@ -31,6 +31,7 @@ ALLOWED_CODES = frozenset(
     {"validation_error", "not_found", "version_mismatch", "depth_limit", "cycle_detected", "duplicate", "unavailable"}
 )
 SCHEMAS = {name: input_schema(tool) for name, tool in TOOLS.items()}
+UNKNOWN_TOOL = "unknown_tool"  # draw_call's expectation for a name not in the tool table
 
 # Twins whose ids share the prefix "abcdef0" (and, per entity, "abcdef0N"): the only way to make
 # the "ambiguous prefix" paths reachable without thousands of entities.
@@ -604,7 +605,8 @@ def draw_call(draw: st.DrawFn, tool: str | None = None) -> tuple[str, Any, str |
     dice = draw(st.randoms(use_true_random=True), label="dice")
     if tool is None:
         if dice.random() < 0.02:
-            return draw(st.text(chars, min_size=1, max_size=20).filter(lambda n: n not in TOOLS)), {}, "not_found"
+            # An unknown tool is the protocol's -32602, not a tool result (SPEC §4.4).
+            return draw(st.text(chars, min_size=1, max_size=20).filter(lambda n: n not in TOOLS)), {}, UNKNOWN_TOOL
         tool = dice.choice(_TOOL_WEIGHTS)
     args = draw(valid_args(tool), label=f"{tool} args")
     if dice.random() < 0.4:

@@ -6,6 +6,7 @@ import json
 
 import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 from mcp_support import bridge_session
 
 from statusd.client import NotFoundError, ValidationError, VersionMismatchError
@@ -92,7 +93,8 @@ async def test_raw_call_tool_results(daemon):
         assert error["code"] == "validation_error"
         assert {f["field"] for f in error["details"]["fields"]} == {"title", "priority"}
 
-        missing = await session.call_tool("no_such_tool", {})
-        assert missing.is_error is True
-        assert isinstance(missing.content[0], types.TextContent)
-        assert json.loads(missing.content[0].text)["error"]["code"] == "not_found"
+        # SPEC §4.4: an unknown tool is a protocol error (-32602), not a tool result.
+        with pytest.raises(MCPError) as unknown:
+            await session.call_tool("no_such_tool", {})
+        assert unknown.value.error.code == types.INVALID_PARAMS
+        assert "no_such_tool" in unknown.value.error.message

@@ -35,6 +35,7 @@ import pytest
 from fuzz_support import (
     ALLOWED_CODES,
     SEEDED,
+    UNKNOWN_TOOL,
     Pool,
     RawSession,
     draw_call,
@@ -45,6 +46,7 @@ from fuzz_support import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mcp.shared.exceptions import MCPError
 
 from daemon_support import DaemonProcess
 from statusd.daemon.tools import TOOLS
@@ -106,6 +108,11 @@ async def _one_call(daemon: DaemonProcess, session: Any, pool: Pool, call: tuple
     tool, drawn, expect = call
     args = resolve(pool, tool, drawn)
     pool.calls[tool] += 1
+    if expect == UNKNOWN_TOOL:
+        with pytest.raises(MCPError) as refused:
+            await session.call_tool(tool, args, read_timeout_seconds=CALL_TIMEOUT_S)
+        assert refused.value.error.code == types.INVALID_PARAMS, f"{tool}: {refused.value!r}"
+        return
     try:
         result = await session.call_tool(tool, args, read_timeout_seconds=CALL_TIMEOUT_S)
     except Exception as exc:

@@ -1,4 +1,4 @@
-"""``tools/list`` (SPEC §4.1, P10): every served tool listed, strict schemas, under 6,000 tokens."""
+"""``tools/list`` (SPEC §4.1, §4.4, P10): every tool listed with annotations, strict schemas, under 5,000 tokens."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ SERVED_TOOLS = {
     "sync_status",
     "migrate_legacy_markdown",
 }
-TOKEN_BUDGET = 6_000
+TOKEN_BUDGET = 5_000
 
 
 async def raw_tools_list_line(socket_path: Any) -> bytes:
@@ -110,3 +110,42 @@ async def test_required_arguments_match_the_contract(daemon):
     assert required("query_work_item") == {"id"}
     assert required("claim_work_item") == set()  # id omitted = the highest-priority ready item
     assert required("generate_full_status") == set()
+
+
+READ_ONLY = {
+    "query_work_item",
+    "list_work_items",
+    "query_vendor_status",
+    "query_deployment",
+    "list_deployments",
+    "list_enhancements",
+    "get_project_configuration",
+    "generate_full_status",
+    "query_archived_work_items",
+    "query_history",
+    "sync_status",
+    "list_conflicts",
+}
+
+
+async def test_every_tool_is_annotated_from_its_declaration(daemon):
+    line = await raw_tools_list_line(daemon.socket_path)
+    tools = {t["name"]: t for t in json.loads(line)["result"]["tools"]}
+
+    for name, tool in tools.items():
+        hints = tool.get("annotations")
+        assert hints is not None, f"{name} has no annotations"
+        assert set(hints) == {"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}, name
+        assert isinstance(hints["title"], str) and hints["title"], name
+        assert hints["openWorldHint"] is False, name
+        assert hints["readOnlyHint"] is (name in READ_ONLY), f"{name}: readOnlyHint {hints['readOnlyHint']}"
+        if hints["readOnlyHint"]:
+            assert hints["destructiveHint"] is False and hints["idempotentHint"] is True, name
+    assert set(tools) >= READ_ONLY, sorted(READ_ONLY - set(tools))
+    # Writes that overwrite or remove are destructive; creating is not, nor is repeatable.
+    assert tools["update_work_item"]["annotations"]["destructiveHint"] is True
+    assert tools["remove_dependency"]["annotations"]["destructiveHint"] is True
+    assert tools["create_work_item"]["annotations"]["destructiveHint"] is False
+    assert tools["create_work_item"]["annotations"]["idempotentHint"] is False
+    assert tools["add_dependency"]["annotations"]["idempotentHint"] is True
+    assert tools["claim_work_item"]["annotations"]["idempotentHint"] is False

@@ -58,7 +58,7 @@ async def test_a_deleted_store_is_rebuilt_from_the_markdown_file(tmp_path: Path)
         proc.cleanup()
 
 
-async def test_a_corrupt_store_is_moved_aside_and_rebuilt_from_git_first(tmp_path: Path) -> None:
+async def test_a_corrupt_store_is_rebuilt_from_a_working_copy_newer_than_git(tmp_path: Path) -> None:
     proc = DaemonProcess(tmp_path / "project")
     try:
         proc.start()
@@ -74,10 +74,34 @@ async def test_a_corrupt_store_is_moved_aside_and_rebuilt_from_git_first(tmp_pat
         proc.start()
         async with proc.client("probe") as c:
             result = await c.call("list_work_items")
+            # The working copy is newer than the commit: it is the source, so nothing in it is lost.
+            assert result["data_source"] == "markdown_file"
+            assert any("rebuilt from markdown_file" in w for w in result["warnings"])
+        assert await _titles(proc) == ["committed one", "only in the working copy"]
+        assert list(proc.store_path.parent.glob("store.sqlite3.corrupt-*")), "the corrupt file was kept aside"
+        assert proc.stop() == 0
+        assert "only in the working copy" in mirror.read_text()
+    finally:
+        proc.cleanup()
+
+
+async def test_a_corrupt_store_is_rebuilt_from_git_when_the_working_copy_is_the_commit(tmp_path: Path) -> None:
+    proc = DaemonProcess(tmp_path / "project")
+    try:
+        proc.start()
+        await _seed(proc, ["committed one", "committed two"])
+        assert proc.stop() == 0
+        _git(proc.root, "init", "-q")
+        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".project_status.md")
+        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "status")
+        proc.store_path.write_bytes(b"this is not a database" * 100)
+
+        proc.start()
+        async with proc.client("probe") as c:
+            result = await c.call("list_work_items")
             assert result["data_source"] == "git_history"
             assert any("rebuilt from git_history" in w for w in result["warnings"])
         assert await _titles(proc) == ["committed one", "committed two"]
-        assert list(proc.store_path.parent.glob("store.sqlite3.corrupt-*")), "the corrupt file was kept aside"
         assert proc.stop() == 0
     finally:
         proc.cleanup()
@@ -126,3 +150,44 @@ def _outbox_empty(path: Path) -> bool:
         return conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+async def test_a_hub_rebuild_never_overwrites_a_file_listing_what_the_hub_lacks(
+    tmp_path: Path, pg_schema: tuple[str, str]
+) -> None:
+    """Regression: writes that never reached Postgres (store lost before the outbox drained) were still
+    in the markdown file, and the mirror's first render after the rebuild from Postgres erased them."""
+    dsn, schema = pg_schema
+    proc = DaemonProcess(tmp_path / "project", extra_config=pg_config(dsn, schema))
+    try:
+        proc.start()
+        await wait_online(proc)
+        await _seed(proc, ["hub one"])
+        await wait_for(lambda: _outbox_empty(proc.store_path), what="the outbox to drain")
+        assert proc.stop() == 0
+        mirror = proc.root / ".project_status.md"
+        # As the file looked with a write the hub never got: a tagged line for an entity it lacks.
+        line = "- [ ] never reached the hub (task, high) ^0badc0de\n\n"
+        lost = mirror.read_text().replace("## Deployments", line + "## Deployments")
+        mirror.write_text(lost)
+        _delete_store(proc.store_path)
+
+        proc.start()
+
+        async def paused() -> dict | None:
+            async with proc.client("probe") as c:
+                m = (await c.call("sync_status"))["mirror"]
+            return m if m["state"] == "paused" and "does not have" in (m["reason"] or "") else None
+
+        state = await until(paused, within=30, what="the mirror to pause after the rebuild")
+        assert "lists 1 entry the store rebuilt from Postgres does not have" in state["reason"]
+        assert await _titles(proc) == ["hub one"]
+        assert mirror.read_text() == lost, "the file holding the lost write was overwritten"
+        # What the pause says to do brings the lost write back and the mirror with it.
+        async with proc.client("probe") as c:
+            assert (await c.call("migrate_legacy_markdown", path=".project_status.md"))["success"] is True
+            assert (await c.call("sync_status"))["mirror"]["state"] == "running"
+        assert await _titles(proc) == ["hub one", "never reached the hub"]
+        assert proc.stop() == 0
+    finally:
+        proc.cleanup()

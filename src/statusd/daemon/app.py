@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STORE_GUARD_S = 2.0
 DRAIN_SECONDS = 3.0
 TASK_STOP_SECONDS = 1.5
 SWITCH_INTERVAL_S = 0.0005
@@ -146,6 +147,7 @@ class Daemon:
         stack.push_async_callback(self.server.close)
         await stack.enter_async_context(self._task("server", self.server.serve()))
         await stack.enter_async_context(self._task("watchdog", self._watchdog()))
+        await stack.enter_async_context(self._task("store guard", self._guard_store(store)))
         if systemd.watchdog_interval_s() is not None or os.environ.get("NOTIFY_SOCKET"):
             await stack.enter_async_context(self._task("status line", self._status_line()))
         if self.replicator is not None:
@@ -206,7 +208,7 @@ class Daemon:
         assert self.store is not None and self.mirror is not None
         while self.store.meta("pull_cursor") is None:  # noqa: ASYNC110 (the replicator sets no event for it)
             await anyio.sleep(0.2)
-        await self.mirror.start(adopt=True)
+        await self.mirror.start(adopt=True, hub_rebuilt=True)
         await self.mirror.run()
 
     async def _load_server_module(self) -> ModuleType | None:
@@ -286,6 +288,15 @@ class Daemon:
                 systemd.status(text)
                 last = text
             await anyio.sleep(5)
+
+    async def _guard_store(self, store: Store) -> None:
+        """Notice a store file deleted or replaced while idle, and write it back (a stat every 2 s)."""
+        while True:
+            await anyio.sleep(STORE_GUARD_S)
+            try:
+                await store.guard_file()
+            except Exception:  # a full disk, a read-only directory: say so and keep serving
+                log.exception("the store file %s is gone and could not be written back", store.path)
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval_s()

@@ -3,10 +3,12 @@
 The official SDK still runs each session — initialize, ``tools/list``, ping, cancellation, the
 modern per-request era — but once a legacy session has completed its handshake, a ``tools/call``
 line is parsed with ``json`` and answered by :class:`~statusd.daemon.service.Service` directly,
-with the same JSON-RPC result the SDK would write. Measured on the benchmark machine the SDK's
-dispatch and serialisation were ~75% of a 0.8 ms round trip (SPEC §13 calls that overhead ours to
-remove). Anything the fast path is unsure about goes to the SDK unchanged, which then produces
-the protocol's own errors.
+with the same JSON-RPC result the SDK would write (tests/daemon/test_parity.py compares the bytes).
+Measured on the benchmark machine the SDK's dispatch and serialisation were ~75% of a 0.8 ms
+round trip (SPEC §13 calls that overhead ours to remove). Anything the fast path is unsure about
+— an unknown tool, malformed params — goes to the SDK unchanged, which then produces the
+protocol's own answers. A ``notifications/cancelled`` for a call answered here
+cancels it here: no answer is written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from statusd.daemon.service import Service
+from statusd.daemon.sessions import ProgressNotices
+from statusd.daemon.tools import TOOLS
 from statusd.daemon.transport import LineWriter
 from statusd.limits import finite_answer
 
@@ -25,16 +29,20 @@ log = logging.getLogger(__name__)
 
 
 class RequestLedger(Protocol):
+    cancelled: set[Any]  # ids the client cancelled while they were open: never answered
+
     def opened(self, ident: Any) -> None: ...
     def answered(self, ident: Any) -> None: ...
 
 
 def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> bytes:
     text, payload = finite_answer(payload)  # standard JSON: never Infinity or NaN
+    # Key order as the SDK writes it (its per-version result models sort their fields): the parity
+    # test in tests/daemon/test_parity.py fails if an SDK upgrade changes it.
     result = {
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": payload,
+        "content": [{"text": text, "type": "text"}],
         "isError": is_error,
+        "structuredContent": payload,
     }
     message = {"jsonrpc": "2.0", "id": ident, "result": result}
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False).encode() + b"\n"
@@ -51,6 +59,13 @@ def _lone_surrogate(*texts: object) -> bool:
     return False
 
 
+def _parsed(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+
+
 class FastToolCalls:
     """``LineReader.intercept`` for one connection."""
 
@@ -65,7 +80,7 @@ class FastToolCalls:
         self.writer = writer
         self.ledger = ledger
         # Plain asyncio tasks: anyio's start_soon cost ~27 µs more per call, on a 0.5 ms budget.
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[int | str, asyncio.Task[None]] = {}
         self.client_override = client_override
         self.declared_client: str | None = None
         self.ready = False
@@ -75,12 +90,16 @@ class FastToolCalls:
             self._watch_handshake(line)
             return False
         if b'"tools/call"' not in line:
+            if b'"notifications/cancelled"' in line:
+                self._cancel(_parsed(line))  # the SDK sees it too: it cancels what it is running itself
             return False
         try:
             msg = json.loads(line)
         except (ValueError, RecursionError):
             return False
         if not isinstance(msg, dict) or msg.get("method") != "tools/call" or msg.get("jsonrpc") != "2.0":
+            if isinstance(msg, dict) and msg.get("method") == "notifications/cancelled":
+                self._cancel(msg)  # its reason mentions tools/call
             return False
         ident = msg.get("id")
         params = msg.get("params")
@@ -90,6 +109,8 @@ class FastToolCalls:
         arguments = params.get("arguments")
         if not isinstance(name, str) or not (arguments is None or isinstance(arguments, dict)):
             return False  # the SDK answers malformed params with the protocol's error
+        if name not in TOOLS or ident in self.tasks:
+            return False  # unknown tool (-32602) and a reused id are the SDK's to answer
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if not (token is None or (isinstance(token, int | str) and not isinstance(token, bool))):
@@ -98,9 +119,24 @@ class FastToolCalls:
             return False  # unanswerable as a tool result: the transport answers with a JSON-RPC error
         self.ledger.opened(ident)
         task = asyncio.get_running_loop().create_task(self._answer(ident, name, arguments, token))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.tasks[ident] = task
+        task.add_done_callback(lambda _: self._done(ident, task))
         return True
+
+    def _done(self, ident: int | str, task: asyncio.Task[None]) -> None:
+        if self.tasks.get(ident) is task:
+            del self.tasks[ident]
+        self.ledger.answered(ident)  # also when cancelled before it ever ran
+
+    def _cancel(self, msg: Any) -> None:
+        try:
+            ident = msg["params"]["requestId"]
+        except (KeyError, TypeError):
+            return
+        if isinstance(ident, int | str) and not isinstance(ident, bool):
+            task = self.tasks.get(ident)
+            if task is not None:
+                task.cancel()  # its answer is never written; work stops at its next await
 
     def _watch_handshake(self, line: bytes) -> None:
         """Learn the declared client name, and go fast once the legacy handshake is complete."""
@@ -119,41 +155,26 @@ class FastToolCalls:
         self, ident: int | str, name: str, arguments: dict[str, Any] | None, token: int | str | None = None
     ) -> None:
         try:
-            progress = _Progress(self.writer, token) if token is not None else None
+            progress = ProgressNotices(self.writer, token) if token is not None else None
             client = self.client_override() or self.declared_client
             outcome = await self.service.call(name, arguments, client=client, progress=progress)
             if progress is not None:
                 await progress.flush()  # every progress notification goes out before the result
+            if ident in self.ledger.cancelled:
+                self.ledger.cancelled.discard(ident)
+                return  # cancelled after its work was done: still never answered
             await self.writer.send_line(encode_result(ident, outcome.payload, outcome.is_error))
         except Exception:
             # As for a failure inside the SDK's session: this connection ends, the daemon serves on.
             log.exception("answering request %r failed; closing the connection", ident)
             self.writer.close()
-        finally:
-            self.ledger.answered(ident)
 
     async def finish(self) -> None:
         """Wait for the answers still being prepared (the session's reader has ended)."""
         if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
     def cancel(self) -> None:
-        for task in self.tasks:
+        for task in list(self.tasks.values()):
             task.cancel()
 
-
-class _Progress:
-    """``notifications/progress`` for a caller that sent a progressToken (SPEC §4.4)."""
-
-    def __init__(self, writer: LineWriter, token: int | str) -> None:
-        self.writer = writer
-        self.token = token
-        self.sends: list[asyncio.Task[None]] = []
-
-    def __call__(self, done: int, total: int) -> None:
-        params = {"progressToken": self.token, "progress": done, "total": total}
-        line = json.dumps({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}).encode()
-        self.sends.append(asyncio.get_running_loop().create_task(self.writer.send_line(line + b"\n")))
-
-    async def flush(self) -> None:
-        await asyncio.gather(*self.sends)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import os
@@ -19,18 +18,19 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-from mcp.server.lowlevel.server import Server
 from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
 from mcp.shared.message import SessionMessage
 
-import statusd
+from statusd.daemon import resources
+from statusd.daemon.batches import Batches, error_answer
 from statusd.daemon.fastpath import FastToolCalls
 from statusd.daemon.listener import SocketLock, peer_uid, prepare_socket_dir
+from statusd.daemon.protocol import CONNECTION_CLIENT, build_mcp_server
 from statusd.daemon.service import Service
-from statusd.daemon.tools import TOOLS, input_schema
+from statusd.daemon.sessions import CURRENT, Session, Sessions
 from statusd.daemon.transport import HELLO_PREFIX, LineReader, LineWriter
 from statusd.errors import ConfigError
-from statusd.limits import MAX_REQUEST_BYTES, finite_answer
+from statusd.limits import MAX_REQUEST_BYTES
 from statusd.paths import socket_path_problem
 
 log = logging.getLogger(__name__)
@@ -39,44 +39,6 @@ log = logging.getLogger(__name__)
 EOF_GRACE_SECONDS = 60.0
 
 
-def build_mcp_server(service: Service) -> Server[Any]:
-    tools = types.ListToolsResult(
-        tools=[types.Tool(name=t.name, description=t.description, input_schema=input_schema(t)) for t in TOOLS.values()]
-    )
-
-    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return tools
-
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        outcome = await service.call(params.name, params.arguments, client=_client_name(ctx))
-        text, payload = finite_answer(outcome.payload)  # standard JSON: never Infinity or NaN
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)],
-            structured_content=payload,
-            is_error=outcome.is_error,
-        )
-
-    return Server(
-        "statusd",
-        version=statusd.__version__,
-        instructions="Project status and work items. Writes need the entity's current version.",
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
-
-
-# The bridge's ``--client NAME`` for the connection being served (set per connection task).
-CONNECTION_CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("statusd_client", default=None)
-
-
-def _client_name(ctx: Any) -> str | None:
-    """The bridge's ``--client`` wins; else the name the MCP client declared; else None."""
-    named = CONNECTION_CLIENT.get()
-    if named:
-        return named
-    params = getattr(getattr(ctx, "session", None), "client_params", None)
-    name = getattr(getattr(params, "client_info", None), "name", None)
-    return str(name) if name else None
 
 
 class Answers:
@@ -106,14 +68,24 @@ class _Requests:
     def __init__(self, answers: Answers) -> None:
         self._answers = answers
         self._ids: set[Any] = set()
+        # Cancelled before their answer was written: the SDK may still finish them (a handler that
+        # never awaits cannot be interrupted), so the writer drops their answers.
+        self.cancelled: set[Any] = set()
         self.none_open = asyncio.Event()
         self.none_open.set()
 
     def opened(self, ident: Any) -> None:
+        self.cancelled.discard(ident)  # an id is free for reuse once its request has ended
         if ident not in self._ids:
             self._ids.add(ident)
             self._answers.add()
             self.none_open.clear()
+
+    def cancel(self, ident: Any) -> None:
+        """The client cancelled a request it is still waiting for: its answer must never be written."""
+        if ident in self._ids:
+            self.cancelled.add(ident)
+            self.answered(ident)
 
     def answered(self, ident: Any) -> None:
         if ident in self._ids:
@@ -130,9 +102,11 @@ class _Requests:
 
 
 class _CountingReader(LineReader):
-    def __init__(self, stream: Any, requests: _Requests) -> None:
+    def __init__(self, stream: Any, requests: _Requests, session: Session, batches: Batches) -> None:
         super().__init__(stream)
         self._requests = requests
+        self._session = session
+        self._batches = batches
 
     async def receive(self) -> SessionMessage | Exception:
         try:
@@ -150,19 +124,61 @@ class _CountingReader(LineReader):
             # The SDK never answers a cancelled request; nobody should wait for it.
             cancelled = cancelled_request_id_from_params(message.params)
             if cancelled is not None:
-                self._requests.answered(cancelled)
+                self._requests.cancel(cancelled)
+                line = self._batches.cancelled(cancelled)
+                if line is not None and self.reply is not None:
+                    await self.reply.send_line(line)
         return msg
+
+    async def _salvage(self, line: bytes, error: Exception) -> SessionMessage | None:
+        if line.lstrip().startswith(b"["):
+            try:
+                raw = json.loads(line)
+            except (ValueError, RecursionError):
+                raw = None
+            if isinstance(raw, list):
+                await self._batch(raw)
+                return None
+        return await super()._salvage(line, error)
+
+    async def _batch(self, elements: list[Any]) -> None:
+        """Serve a batch where the session's protocol version has them; otherwise answer that it does not."""
+        assert self.reply is not None
+        if not elements:
+            await self.reply.send(SessionMessage(error_answer(None, types.INVALID_REQUEST, "empty batch")))
+            return
+        if not self._session.batches:
+            version = self._session.protocol_version or "none (not initialized)"
+            message = f"JSON-RPC batches are not part of protocol version {version}; send one message per line"
+            await self.reply.send(SessionMessage(error_answer(None, types.INVALID_REQUEST, message)))
+            return
+        messages, answer = self._batches.split(elements)
+        self.queued.extend(messages)
+        if answer is not None:
+            await self.reply.send_line(answer)
 
 
 class _CountingWriter(LineWriter):
-    def __init__(self, stream: Any, requests: _Requests) -> None:
+    def __init__(self, stream: Any, requests: _Requests, session: Session, batches: Batches) -> None:
         super().__init__(stream)
         self._requests = requests
+        self._session = session
+        self._batches = batches
 
     async def send(self, item: SessionMessage, /) -> None:
-        await super().send(item)
-        if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
-            self._requests.answered(item.message.id)
+        message = item.message
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) and message.id in self._requests.cancelled:
+            self._requests.cancelled.discard(message.id)
+            return  # cancelled by the client: never answered (SPEC §4.4)
+        held, line = self._batches.answer(message)
+        if line is not None:
+            await self.send_line(line)
+        elif not held:
+            await super().send(item)
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
+            self._requests.answered(message.id)
+            if isinstance(message, types.JSONRPCResponse):
+                self._session.saw_answer(message.result)
 
 
 def _store_mismatch(mine: Path, expected: object) -> str | None:
@@ -176,10 +192,19 @@ def _store_mismatch(mine: Path, expected: object) -> str | None:
 
 
 class SocketServer:
-    def __init__(self, service: Service, path: Path, *, owner: str = "") -> None:
+    def __init__(self, service: Service, path: Path, *, owner: str = "", fast_path: bool = True) -> None:
         self.service = service
         self.path = path
-        self.mcp = build_mcp_server(service)
+        self.fast_path = fast_path  # off only to compare the two paths (tests/daemon/test_parity.py)
+        self.sessions = Sessions(
+            lambda uri: resources.fingerprint(service, uri),
+            open_conflicts=service.open_conflicts,
+            serving=lambda: not service.draining,
+        )
+        self.mcp = build_mcp_server(service, self.sessions)
+        service.store.add_listener(self.sessions.changed)
+        if service.replicator is not None:
+            service.replicator.state_listeners.append(self.sessions.sync_state)
         self._lock = SocketLock(path, owner)
         # The (device, inode) of the socket file this server bound: the only one it may remove.
         self._bound: tuple[int, int] | None = None
@@ -254,6 +279,7 @@ class SocketServer:
             task.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
+        self.sessions.close()
         self._lock.release()
 
     async def _same_store(self, expected: object, writer: LineWriter) -> bool:
@@ -288,8 +314,11 @@ class SocketServer:
             return
         self.connections += 1
         requests = _Requests(self.answers)
-        reader = _CountingReader(stream_reader, requests)
-        writer = _CountingWriter(stream_writer, requests)
+        batches = Batches()
+        session = Session()
+        reader = _CountingReader(stream_reader, requests, session, batches)
+        writer = _CountingWriter(stream_writer, requests, session, batches)
+        session.writer = writer
         reader.reply = writer  # set before the first line: an over-long one is answered too
         try:
             hello = await reader.preamble()
@@ -297,8 +326,11 @@ class SocketServer:
             CONNECTION_CLIENT.set(str(client)[:100] if client else None)
             if "store" in hello and not await self._same_store(hello["store"], writer):
                 return
+            CURRENT.set(session)
+            self.sessions.add(session)
             fast = FastToolCalls(self.service, writer, requests, CONNECTION_CLIENT.get)
-            reader.intercept = fast
+            if self.fast_path:
+                reader.intercept = fast
             try:
                 await self.mcp.run(reader, writer, self.mcp.create_initialization_options())
                 await fast.finish()
@@ -308,5 +340,6 @@ class SocketServer:
             # One connection's failure closes that connection, never the daemon's listener.
             log.exception("connection failed; closed it")
         finally:
+            self.sessions.remove(session)
             self.connections -= 1
             requests.close()

@@ -25,6 +25,7 @@ from statusd.errors import (
 )
 from statusd.limits import check_arguments
 from statusd.models import now_iso, parse_args
+from statusd.progress import Progress
 from statusd.store import Store, WriteContext, conflicts, entities, outbox
 from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
@@ -47,7 +48,7 @@ class Call:
     warnings: list[str] = field(default_factory=list)
     sync: str | None = None
     # (done, total) reporter for long calls, set by the transport when the caller sent a progressToken.
-    progress: Callable[[int, int], None] | None = None
+    progress: Progress | None = None
 
 
 @dataclass
@@ -176,7 +177,7 @@ class Service:
         arguments: Any,
         *,
         client: str | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
     ) -> Outcome:
         tool = TOOLS.get(name)
         if tool is None:
@@ -193,7 +194,7 @@ class Service:
                 self.idle.set()
 
     async def _call(
-        self, tool: Tool, name: str, arguments: Any, client: str | None, progress: Callable[[int, int], None] | None
+        self, tool: Tool, name: str, arguments: Any, client: str | None, progress: Progress | None
     ) -> Outcome:
         try:
             if arguments is not None and not isinstance(arguments, dict):

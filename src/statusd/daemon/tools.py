@@ -2,19 +2,20 @@
 
 Handlers return plain dicts; :mod:`statusd.daemon.service` wraps them in the result envelope of
 SPEC §4.2. Schemas for ``tools/list`` are generated from the argument models and then trimmed,
-so the whole listing stays well under its 6,000-token budget.
+so the whole listing, annotations included, stays under its 5,000-token budget (P10).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from statusd import models as m
 from statusd.errors import ValidationError, VersionMismatchError
+from statusd.progress import in_batches
 from statusd.store import (
     configuration,
     conflicts,
@@ -37,11 +38,31 @@ CLAIM_RACE_RETRIES = 10  # cross-machine races one claim without an id may lose 
 
 @dataclass(frozen=True)
 class Tool:
+    """One tool: its contract (name, arguments, handler) and the hints hosts act on (SPEC §4.4).
+
+    ``destructive``: may overwrite or remove what is there (an update, a removal), not only add.
+    ``idempotent``: the same call again changes nothing more (a version-guarded update fails the
+    second time; an existing edge is a no-op). Reads are neither destructive nor effectful.
+    """
+
     name: str
     description: str
     args: type[m.Args]
     handler: Handler
     writes: bool
+    destructive: bool = False
+    idempotent: bool = False
+    title: str = ""
+
+    def annotations(self) -> dict[str, Any]:
+        """The MCP ``annotations`` object, derived from this declaration alone."""
+        return {
+            "title": self.title or self.name.replace("_", " ").capitalize(),
+            "readOnlyHint": not self.writes,
+            "destructiveHint": self.writes and self.destructive,
+            "idempotentHint": not self.writes or self.idempotent,
+            "openWorldHint": False,
+        }
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -144,8 +165,26 @@ async def _generate_full_status(svc: Service, a: m.GenerateStatusArgs, call: Cal
     return status
 
 
+ARCHIVE_BATCH = 50  # subtrees per transaction: progress and cancellation points between them
+
+
 async def _trigger_archiving(svc: Service, a: m.NoArgs, call: Call) -> dict[str, Any]:
-    return await svc.write(call, report.archive, svc.archive_after_days)
+    roots, cutoff = svc.store.read(report.archive_plan, svc.now(), svc.archive_after_days)
+
+    syncs: list[str | None] = []
+
+    async def archive(batch: Sequence[str]) -> int:
+        archived = await svc.write(call, report.archive_roots, list(batch), cutoff)
+        syncs.append(call.sync)
+        return archived
+
+    archived = await in_batches(roots, ARCHIVE_BATCH, archive, call.progress)
+    if not syncs:  # nothing to archive, nothing written
+        call.sync = "local_only" if svc.replicator is None else "confirmed"
+    elif "queued" in syncs:  # the weakest batch speaks for the call
+        call.sync = "queued"
+    call.warnings[:] = dict.fromkeys(call.warnings)
+    return {"archived": archived, "subtrees": len(roots), "cutoff": cutoff}
 
 
 async def _query_archived(svc: Service, a: m.QueryArchivedArgs, call: Call) -> dict[str, Any]:
@@ -203,8 +242,18 @@ def _threadsafe(progress: Callable[[int, int], None] | None) -> Callable[[int, i
     return report
 
 
-def _tool(name: str, description: str, args: type[m.Args], handler: Handler, *, writes: bool = False) -> Tool:
-    return Tool(name, description, args, handler, writes)
+def _tool(
+    name: str,
+    description: str,
+    args: type[m.Args],
+    handler: Handler,
+    *,
+    writes: bool = False,
+    destructive: bool = False,
+    idempotent: bool = False,
+    title: str = "",
+) -> Tool:
+    return Tool(name, description, args, handler, writes, destructive, idempotent, title)
 
 
 TOOLS: dict[str, Tool] = {
@@ -226,6 +275,8 @@ TOOLS: dict[str, Tool] = {
             m.UpdateWorkItemArgs,
             _update_work_item,
             writes=True,
+            destructive=True,
+            idempotent=True,
         ),
         _tool(
             "query_work_item",
@@ -247,8 +298,17 @@ TOOLS: dict[str, Tool] = {
             m.DependencyArgs,
             _add_dependency,
             writes=True,
+            idempotent=True,
         ),
-        _tool("remove_dependency", "Remove a dependency edge.", m.DependencyArgs, _remove_dependency, writes=True),
+        _tool(
+            "remove_dependency",
+            "Remove a dependency edge.",
+            m.DependencyArgs,
+            _remove_dependency,
+            writes=True,
+            destructive=True,
+            idempotent=True,
+        ),
         _tool(
             "claim_work_item",
             "Claim a work item for a lease (id, or omit for the highest-priority ready item, optionally "
@@ -277,6 +337,8 @@ TOOLS: dict[str, Tool] = {
             m.UpdateVendorArgs,
             _update_vendor_status,
             writes=True,
+            destructive=True,
+            idempotent=True,
         ),
         _tool(
             "record_deployment",
@@ -311,6 +373,8 @@ TOOLS: dict[str, Tool] = {
             m.UpdateEnhancementArgs,
             _update_enhancement,
             writes=True,
+            destructive=True,
+            idempotent=True,
         ),
         _tool("list_enhancements", "List future enhancements.", m.ListEnhancementsArgs, _list_enhancements),
         _tool("get_project_configuration", "The project configuration.", m.NoArgs, _get_configuration),
@@ -320,6 +384,8 @@ TOOLS: dict[str, Tool] = {
             m.UpdateConfigurationArgs,
             _update_configuration,
             writes=True,
+            destructive=True,
+            idempotent=True,
         ),
         _tool(
             "generate_full_status",
@@ -334,6 +400,7 @@ TOOLS: dict[str, Tool] = {
             m.NoArgs,
             _trigger_archiving,
             writes=True,
+            idempotent=True,
         ),
         _tool(
             "query_archived_work_items",
@@ -361,6 +428,8 @@ TOOLS: dict[str, Tool] = {
             m.MigrateLegacyArgs,
             _migrate_legacy_markdown,
             writes=True,
+            destructive=True,  # the file at path is rewritten (its original kept as PATH.backup)
+            idempotent=True,  # migrating the same file again adds nothing
         ),
         _tool(
             "import_tasks",
@@ -369,6 +438,8 @@ TOOLS: dict[str, Tool] = {
             m.ImportTasksArgs,
             _import_tasks,
             writes=True,
+            destructive=True,  # a re-import overwrites fields changed at the source
+            idempotent=True,  # the same source again changes nothing
         ),
         _tool(
             "resolve_conflict",
@@ -376,6 +447,8 @@ TOOLS: dict[str, Tool] = {
             m.ResolveConflictArgs,
             _resolve_conflict,
             writes=True,
+            destructive=True,
+            idempotent=True,
         ),
     )
 }
@@ -407,4 +480,8 @@ def _trim(node: Any) -> Any:
 def input_schema(tool: Tool) -> dict[str, Any]:
     schema: dict[str, Any] = _trim(tool.args.model_json_schema())
     schema["additionalProperties"] = False
+    actor = schema.get("properties", {}).get("actor")
+    if isinstance(actor, dict):
+        # Every tool takes it; the server's instructions explain it once rather than 25 times (P10).
+        actor.pop("description", None)
     return schema

@@ -8,6 +8,7 @@ transport cost (SPEC §13). Both the daemon and :mod:`statusd.client` use these 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -40,6 +41,8 @@ class LineReader:
     def __init__(self, stream: asyncio.StreamReader) -> None:
         self._stream = stream
         self._pending: bytes | None = None
+        # Messages already read and still to be served (the elements of a batch).
+        self.queued: collections.deque[SessionMessage] = collections.deque()
         # Where to answer a request that cannot be parsed (the daemon sets it; clients do not).
         self.reply: LineWriter | None = None
         # The daemon's fast path: a line it answers itself never reaches the SDK.
@@ -85,6 +88,8 @@ class LineReader:
 
     async def receive(self) -> SessionMessage | Exception:
         while True:
+            if self.queued:
+                return self.queued.popleft()
             if self._pending is not None:
                 line: bytes | None = self._pending
                 self._pending = None
@@ -97,12 +102,27 @@ class LineReader:
             if self.intercept is not None and self.intercept(line):
                 continue
             try:
-                return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+                message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                if isinstance(message, types.JSONRPCNotification) and b'"id"' in line and self._has_id(line):
+                    # A request whose id is not a string or number parses as a notification (extra
+                    # members are allowed) and would go unanswered: it is an invalid request.
+                    raise ValueError("id must be a string or a number")
+                return SessionMessage(message)
             except Exception as exc:
-                message = await self._salvage(line, exc)
-                if message is not None:
-                    return message
+                salvaged = await self._salvage(line, exc)
+                if salvaged is not None:
+                    return salvaged
+                if self.queued:
+                    continue
                 return exc  # the SDK logs and skips it; the connection stays up
+
+    @staticmethod
+    def _has_id(line: bytes) -> bool:
+        try:
+            raw = json.loads(line)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(raw, dict) and "id" in raw
 
     async def _salvage(self, line: bytes, error: Exception) -> SessionMessage | None:
         """Read what the SDK's parser refused, or answer it with a JSON-RPC error.
@@ -110,24 +130,30 @@ class LineReader:
         The SDK's parser stops at about 200 levels of nesting and at lone surrogate escapes, and
         the SDK drops a message it cannot parse without answering, so its sender would wait
         forever. Python's parser reads both: a deeply nested request goes on (the argument models
-        bound nesting); anything else is answered here, for its id when one can be read.
+        bound nesting); anything else is answered here (the daemon's side), for its id when one
+        can be read: ``-32700`` for what is not JSON, ``-32600`` for JSON that is not a message.
         """
         try:
             raw = json.loads(line)
+            parsed = True
         except (ValueError, RecursionError):
-            raw = None
+            raw, parsed = None, False
         request_id = raw.get("id") if isinstance(raw, dict) and "method" in raw else None
         if isinstance(request_id, bool) or not isinstance(request_id, int | str):
             request_id = None
-        if raw is not None:
+        if parsed:
             try:
                 json.dumps(raw, ensure_ascii=False).encode()  # no lone surrogates: nothing could store or echo them
-                return SessionMessage(types.jsonrpc_message_adapter.validate_python(raw, by_name=False))
+                message = types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
+                if isinstance(message, types.JSONRPCNotification) and isinstance(raw, dict) and "id" in raw:
+                    raise ValueError("id must be a string or a number")
+                return SessionMessage(message)
             except (ValueError, RecursionError) as exc:
                 error = exc
-        if self.reply is not None and (request_id is not None or raw is None):
+        if self.reply is not None:
+            # Every unreadable message is answered (JSON-RPC: id null when its id cannot be read).
             detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-            code = types.PARSE_ERROR if raw is None else types.INVALID_REQUEST
+            code = types.INVALID_REQUEST if parsed else types.PARSE_ERROR
             answer = types.JSONRPCError(
                 jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=f"unreadable request: {detail}")
             )

@@ -180,6 +180,7 @@ def settle(
                     verdict.get("reason"),
                 ),
             )
+            ctx.changed_entities.add("conflict")  # the store's listeners hear of it (MCP log message)
         if withdrawn:  # its caller heard "duplicate": the create never happened anywhere
             conn.execute("DELETE FROM history WHERE op_id = ?", (op["op_id"],))
             withdraw_create(conn, ctx, op)

@@ -67,6 +67,7 @@ def record(
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (ident, op["entity"], op["entity_id"], kind, ent.dumps(fields), ent.dumps(op), remote_version, ctx.now, reason),
     )
+    ctx.changed_entities.add("conflict")  # the store's listeners hear of it (an MCP log message)
     return ident
 
 

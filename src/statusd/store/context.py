@@ -19,6 +19,9 @@ class WriteContext:
     # Set when a caller will wait for the hub's verdict (SPEC §5.3): a write that changes nothing
     # locally then still queues a check, so "confirmed" always means the hub holds the value.
     confirming: bool = False
+    # Set by the loop when the caller was cancelled: long transactions (imports) check it and roll
+    # back, so a cancelled call leaves nothing behind (SPEC §4.4).
+    cancel_requested: bool = False
     op_ids: list[str] = field(default_factory=list)
     changed_entities: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)

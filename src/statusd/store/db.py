@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import anyio
+
 from statusd import pidlock
 from statusd.models import now_iso
 from statusd.store import configuration, schema, sqlite_errors
@@ -117,6 +119,9 @@ class Store:
         self._pool_local = threading.local()
         self._pool_lock = threading.Lock()
         self._listeners: list[Callable[[WriteContext], None]] = []
+        self._file_id: tuple[int, int] | None = None  # (device, inode) of the file we have open
+        self._generation = 0  # bumped when the file is restored: pooled readers reconnect
+        self._retired: list[sqlite3.Connection] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -133,6 +138,7 @@ class Store:
         try:
             private_file(self.path)  # before SQLite creates it: its -wal and -shm copy its mode
             self._writer = self._open_or_move_aside()
+            self._file_id = self._identity()
             # 32 MB of page cache for the writer: index pages of a 100,000-item store stay in memory
             # (a bootstrap copy ran 15% faster); the reader keeps SQLite's small default.
             self._writer.execute("PRAGMA cache_size = -32768")
@@ -162,7 +168,8 @@ class Store:
             self._executor = None
         with self._pool_lock:
             pooled, self._pool_conns = self._pool_conns, []
-        for conn in (*pooled, self._reader, self._writer):
+        retired, self._retired = self._retired, []
+        for conn in (*pooled, *retired, self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
@@ -233,10 +240,11 @@ class Store:
 
     def _pooled_read(self, fn: Callable[..., T], args: tuple[Any, ...], kw: dict[str, Any]) -> T:
         conn: sqlite3.Connection | None = getattr(self._pool_local, "conn", None)
-        if conn is None:
+        if conn is None or getattr(self._pool_local, "generation", 0) != self._generation:
             conn = _connect(self.path, self.synchronous)
             conn.execute("PRAGMA query_only=ON")
             self._pool_local.conn = conn
+            self._pool_local.generation = self._generation
             with self._pool_lock:
                 self._pool_conns.append(conn)
         conn.execute("BEGIN")
@@ -260,11 +268,26 @@ class Store:
         if self._executor is None:
             raise RuntimeError("the store is not open")
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, lambda: self._transaction(fn, ctx, args, kw))
+        future = loop.run_in_executor(self._executor, lambda: self._transaction(fn, ctx, args, kw))
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            ctx.cancel_requested = True
+            # The transaction runs on in the writer thread whatever happens here: a cancelled caller
+            # (a cancelled MCP request, shutdown) ends only once it has committed or rolled back, so
+            # when the caller's task is over its work is over, and listeners hear of what committed.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({future})
+            if not future.cancelled() and future.exception() is None:
+                self._committed(ctx)
+            raise
+        self._committed(ctx)
+        return result
+
+    def _committed(self, ctx: WriteContext) -> None:
         if ctx.changed_entities:
             for callback in self._listeners:
                 callback(ctx)
-        return result
 
     def write_sync(
         self,
@@ -277,9 +300,11 @@ class Store:
         return self._transaction(fn, ctx, args, kw)
 
     def _transaction(self, fn: Callable[..., T], ctx: WriteContext, args: tuple[Any, ...], kw: dict[str, Any]) -> T:
-        conn = self._writer
-        if conn is None:
+        if self._writer is None:
             raise RuntimeError("the store is not open")
+        self._restore_if_gone()
+        conn = self._writer
+        assert conn is not None
         ctx.machine = ctx.machine or self.machine
         ctx.replicated = self.replicated
         ctx.now = self.clock()
@@ -296,6 +321,74 @@ class Store:
                         conn.execute("ROLLBACK")
                 raise
         return result
+
+    # --- a store file removed or replaced under the running daemon ------------------------------
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    async def guard_file(self) -> bool:
+        """Put the store file back if it was deleted or replaced; True when it had to (writer thread)."""
+        if self._executor is None:
+            return False
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._restore_if_gone)
+
+    def _restore_if_gone(self) -> bool:
+        """Write the open database back to its path when the file there is not the one we have open.
+
+        Writes made after ``rm store.sqlite3`` would otherwise land in an unlinked inode and vanish
+        at the next start. The open connection still reads every committed page, so SQLite's backup
+        copies the whole store to a temp file that is renamed into place; a foreign file found at
+        the path is moved aside, never overwritten. Runs on the writer thread, between transactions.
+        """
+        if self._file_id is None or self._writer is None or self._identity() == self._file_id:
+            return False
+        private_dir(self.path.parent)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        if self.path.exists():
+            aside = self.path.with_name(f"{self.path.name}.replaced-{stamp}")
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(self.path) + suffix)
+                if src.exists():
+                    src.rename(Path(str(aside) + suffix))
+            log.warning("store %s was replaced under the running daemon; the new file was kept at %s", self.path, aside)
+        else:
+            log.warning("store %s was removed under the running daemon; writing it back", self.path)
+        for suffix in ("-wal", "-shm"):  # leftovers of the vanished file must not join the new one
+            with contextlib.suppress(FileNotFoundError):
+                Path(str(self.path) + suffix).unlink()
+        tmp = self.path.with_name(self.path.name + ".restoring")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        private_file(tmp)
+        dest = sqlite3.connect(tmp)
+        try:
+            self._writer.backup(dest)
+        finally:
+            dest.close()
+        os.replace(tmp, self.path)
+        if self._lock_fd is not None and not self.path.with_name(self.path.name + ".lock").exists():
+            os.close(self._lock_fd)
+            self._take_lock()
+        old_writer, old_reader = self._writer, self._reader
+        self._writer = _connect(self.path, self.synchronous)
+        self._writer.execute("PRAGMA cache_size = -32768")
+        reader = _connect(self.path, self.synchronous)
+        reader.execute("PRAGMA query_only=ON")
+        self._reader = reader
+        self._generation += 1
+        for suffix in ("-wal", "-shm"):
+            private_file(Path(str(self.path) + suffix), create=False)
+        self._file_id = self._identity()
+        old_writer.close()
+        if old_reader is not None:
+            self._retired.append(old_reader)  # the loop thread may be mid-read on it
+        log.warning("store %s restored from the running daemon's open copy; nothing was lost", self.path)
+        return True
 
     async def maintain(self) -> dict[str, Any]:
         """``PRAGMA optimize`` and a passive WAL checkpoint, on the writer thread between transactions."""

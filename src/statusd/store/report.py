@@ -94,8 +94,15 @@ def _pending_enhancements(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def archive(conn: sqlite3.Connection, ctx: WriteContext, after_days: int) -> dict[str, Any]:
-    """Archive every maximal subtree whose items were all last active before the cutoff."""
-    cutoff = iso(datetime.fromisoformat(ctx.now.replace("Z", "+00:00")) - timedelta(days=after_days))
+    """Archive every maximal subtree whose items were all last active before the cutoff (one transaction)."""
+    roots, cutoff = archive_plan(conn, ctx.now, after_days)
+    archived = archive_roots(conn, ctx, roots, cutoff)
+    return {"archived": archived, "subtrees": len(roots), "cutoff": cutoff}
+
+
+def archive_plan(conn: sqlite3.Connection, now: str, after_days: int) -> tuple[list[str], str]:
+    """The roots of the maximal subtrees inactive since the cutoff, and the cutoff."""
+    cutoff = iso(datetime.fromisoformat(now.replace("Z", "+00:00")) - timedelta(days=after_days))
     rows = conn.execute(
         "SELECT id, parent_id, depth, MAX(created_at, updated_at, COALESCE(deleted_at, '')) "
         "FROM work_items WHERE archived_at IS NULL ORDER BY depth DESC"
@@ -111,17 +118,27 @@ def archive(conn: sqlite3.Connection, ctx: WriteContext, after_days: int) -> dic
     def qualifies(ident: str | None) -> bool:
         return ident is not None and ident in parent_of and latest[ident] < cutoff
 
-    roots = [i for i in parent_of if qualifies(i) and not qualifies(parent_of[i])]
+    return [i for i in parent_of if qualifies(i) and not qualifies(parent_of[i])], cutoff
+
+
+_SUBTREE = """WITH RECURSIVE sub(id) AS (SELECT ? UNION
+                  SELECT w.id FROM work_items w JOIN sub ON w.parent_id = sub.id)"""
+
+
+def archive_roots(conn: sqlite3.Connection, ctx: WriteContext, roots: list[str], cutoff: str) -> int:
+    """Archive these subtrees; one that became active since it was planned is left alone."""
     archived = 0
     for root in roots:
-        for (ident,) in conn.execute(
-            """WITH RECURSIVE sub(id) AS (SELECT ? UNION
-                   SELECT w.id FROM work_items w JOIN sub ON w.parent_id = sub.id)
-               SELECT id FROM sub""",
+        members = conn.execute(
+            f"{_SUBTREE} SELECT w.id, MAX(w.created_at, w.updated_at, COALESCE(w.deleted_at, '')) "
+            "FROM sub JOIN work_items w ON w.id = sub.id WHERE w.archived_at IS NULL",
             (root,),
-        ).fetchall():
+        ).fetchall()
+        if not members or max(active for _, active in members) >= cutoff:
+            continue
+        for ident, _ in members:
             current = ent.get(conn, WORK_ITEM, ident)
-            if current is not None and current["archived_at"] is None:
+            if current is not None:
                 ent.update(conn, ctx, WORK_ITEM, current, {"archived_at": ctx.now})
                 archived += 1
-    return {"archived": archived, "subtrees": len(roots), "cutoff": cutoff}
+    return archived

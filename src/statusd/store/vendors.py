@@ -67,3 +67,14 @@ def query(conn: sqlite3.Connection, args: QueryVendorArgs) -> dict[str, Any]:
         params.append(args.status)
     rows = conn.execute(sql + " ORDER BY name COLLATE NOCASE", params).fetchall()
     return {"vendors": [present(ent.decode(VENDOR, r)) for r in rows]}
+
+
+def complete_names(conn: sqlite3.Connection, prefix: str, limit: int) -> tuple[list[str], int]:
+    """Live vendor names starting with ``prefix`` (case-insensitive): up to ``limit``, and how many."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = "deleted_at IS NULL AND name LIKE ? ESCAPE '\\'"
+    total = conn.execute(f"SELECT COUNT(*) FROM vendors WHERE {where}", (pattern,)).fetchone()[0]
+    rows = conn.execute(
+        f"SELECT name FROM vendors WHERE {where} ORDER BY name COLLATE NOCASE LIMIT ?", (pattern, limit)
+    ).fetchall()
+    return [str(r[0]) for r in rows], int(total)

@@ -337,3 +337,13 @@ def require(conn: sqlite3.Connection, text: str, field: str) -> dict[str, Any]:
     if row["deleted_at"]:
         raise NotFoundError("work_item", text, field)
     return row
+
+
+def complete_ids(conn: sqlite3.Connection, prefix: str, limit: int) -> tuple[list[str], int]:
+    """Live (not archived, not deleted) work-item ids starting with ``prefix``: up to ``limit``, and how many."""
+    key = prefix.strip().lower()
+    where = "archived_at IS NULL AND deleted_at IS NULL AND id >= ? AND id < ?"
+    bounds = (key, key + "\x7f")
+    total = conn.execute(f"SELECT COUNT(*) FROM work_items WHERE {where}", bounds).fetchone()[0]
+    rows = conn.execute(f"SELECT id FROM work_items WHERE {where} ORDER BY id LIMIT ?", (*bounds, limit)).fetchall()
+    return [str(r[0]) for r in rows], int(total)

@@ -23,7 +23,7 @@ import yaml
 
 from statusd import models as m
 from statusd.errors import StatusdError
-from statusd.store import deployments, enhancements, vendors, workitems
+from statusd.store import deployments, enhancements, imports, vendors, workitems
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import DEPLOYMENT, VENDOR
@@ -223,14 +223,11 @@ class LegacyPlan:
             metadata["format_support"] = {f: f in v.formats for f in m.FORMATS}
         if v.version is not None:
             metadata["extractor_version"] = v.version
-        row = conn.execute(
-            f"{VENDOR.select} WHERE name = ? COLLATE NOCASE AND deleted_at IS NULL", (v.name,)
-        ).fetchone()
-        if row is None:
+        current = imports.live_vendor_by_name(conn, v.name)
+        if current is None:
             vendors.create(conn, ctx, m.CreateVendorArgs(name=v.name, status=v.status, metadata=metadata))  # type: ignore[arg-type]
             self.created += 1
             return
-        current = ent.decode(VENDOR, row)
         metadata.pop("manifest_compliant")
         merged = m.validate_vendor_metadata(m.merge_vendor_metadata(current["metadata"], metadata))
         ent.update(conn, ctx, VENDOR, current, {"status": v.status, "metadata": merged})
@@ -247,15 +244,13 @@ class LegacyPlan:
             metadata["legacy_work_items"] = list(d.work_items)
         vendor_ids = []
         for name in d.vendors:
-            found = conn.execute(
-                "SELECT id FROM vendors WHERE name = ? COLLATE NOCASE AND deleted_at IS NULL", (name,)
-            ).fetchone()
+            found = imports.live_vendor_id(conn, name)
             if found is None:
                 self.source.warnings.append(
                     f"line {d.line}: deployment PR #{d.pr_number} names unknown vendor {name!r}"
                 )
             else:
-                vendor_ids.append(found[0])
+                vendor_ids.append(found)
         if not (7 <= len(commit) <= 40 and _HEX.match(commit)):
             # Not a hash this store accepts (e.g. the seed's "abc123..."): kept as written, flagged.
             metadata["commit_hash_unverified"] = True
@@ -329,9 +324,8 @@ class LegacyPlan:
         def check(source: int, migrated: int) -> dict[str, Any]:
             return {"source": source, "migrated": migrated, "match": source == migrated}
 
-        live_vendors = {
-            r[0].lower(): (r[1], json.loads(r[2]))
-            for r in conn.execute("SELECT name, status, metadata FROM vendors WHERE deleted_at IS NULL")
+        live_vendors: dict[str, tuple[str, dict[str, Any]]] = {
+            r[0].lower(): (r[1], json.loads(r[2])) for r in imports.live_vendor_summaries(conn)
         }
         deployed = sum(_deployment_id(conn, d) is not None for d in s.deployments)
         planned = sum(_enhancement_id(conn, e) is not None for e in s.enhancements)
@@ -379,38 +373,19 @@ def _count_present(conn: sqlite3.Connection, nodes: tuple[WorkItem, ...], parent
 
 
 def _item_id(conn: sqlite3.Connection, title: str, parent: str | None) -> str | None:
-    row = conn.execute(
-        "SELECT id FROM work_items WHERE title = ? AND parent_id IS ? AND deleted_at IS NULL AND archived_at IS NULL",
-        (title, parent),
-    ).fetchone()
-    return None if row is None else str(row[0])
+    return imports.live_item_id(conn, title, parent)
 
 
 def _deployment_id(conn: sqlite3.Connection, d: Deployment) -> str | None:
-    row = conn.execute(
-        "SELECT id FROM deployments WHERE substr(timestamp, 1, 10) = ? AND json_extract(metadata, '$.pr_number') = ?",
-        (d.date, d.pr_number),
-    ).fetchone()
-    return None if row is None else str(row[0])
+    return imports.deployment_id_for(conn, d.date, d.pr_number)
 
 
 def _enhancement_id(conn: sqlite3.Connection, e: Enhancement) -> str | None:
-    row = conn.execute("SELECT id FROM enhancements WHERE title = ? AND deleted_at IS NULL", (e.title,)).fetchone()
-    return None if row is None else str(row[0])
+    return imports.live_enhancement_id(conn, e.title)
 
 
 def _session_id(conn: sqlite3.Connection, s: SessionPrompt, fm: dict[str, Any] | None) -> str | None:
     sid = fm.get("session_id") if fm else None
     if sid is not None:
-        row = conn.execute(
-            "SELECT id FROM work_items WHERE item_type = 'session' AND deleted_at IS NULL "
-            "AND json_extract(metadata, '$.yaml_frontmatter.session_id') = ?",
-            (sid,),
-        ).fetchone()
-    else:
-        row = conn.execute(
-            "SELECT id FROM work_items WHERE item_type = 'session' AND deleted_at IS NULL AND title = ? "
-            "AND description IS ?",
-            (s.title[:200], s.prompt),
-        ).fetchone()
-    return None if row is None else str(row[0])
+        return imports.session_id_by_frontmatter(conn, sid)
+    return imports.session_id_by_prompt(conn, s.title[:200], s.prompt)

@@ -22,8 +22,8 @@ import yaml
 
 from statusd import models as m
 from statusd.errors import StatusdError
-from statusd.models import new_id, normalize_quarter
-from statusd.store import enhancements, vendors, workitems
+from statusd.models import normalize_quarter
+from statusd.store import enhancements, imports, vendors, workitems
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENHANCEMENT, VENDOR, WORK_ITEM, Entity
@@ -141,11 +141,7 @@ class _Importer:
             "via": "markdown", "entity": entity.name, "entity_id": ident, "base_version": base_version,
             "changes": {k: {"old": v["base"], "new": v["local"]} for k, v in fields.items()}, "actor": self.ctx.actor,
         }  # fmt: skip
-        self.conn.execute(
-            "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
-            "VALUES (?, ?, ?, 'field', ?, ?, ?, ?)",
-            (new_id(), entity.name, ident, ent.dumps(fields), ent.dumps(op), remote_version, self.ctx.now),
-        )
+        imports.record_field_conflict(self.conn, self.ctx, entity.name, ident, fields, op, remote_version)
         self.ctx.changed_entities.add("conflict")
         self.result.conflicts += 1
 
@@ -282,13 +278,7 @@ class _Importer:
     def _update_vendor(self, ident: str, version: int, new: dict[str, Any]) -> None:
         current = ent.get(self.conn, VENDOR, ident)
         assert current is not None
-        if (
-            "name" in new
-            and self.conn.execute(
-                "SELECT 1 FROM vendors WHERE name = ? COLLATE NOCASE AND id != ? AND deleted_at IS NULL",
-                (new["name"], ident),
-            ).fetchone()
-        ):
+        if "name" in new and imports.vendor_name_taken(self.conn, new["name"], ident):
             raise StatusdError(f"a vendor named {new['name']!r} already exists")
         ent.update(self.conn, self.ctx, VENDOR, current, new)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from statusd.errors import StatusdError
+
 SHORT_ID = 8
 MARKER = "<!-- statusd mirror: edit lines in place and keep the ^id tags; your own sections are kept as written -->"
 BANNER_PREFIX = "> **statusd warning:**"
@@ -132,11 +134,18 @@ class Document:
     has_marker: bool = False
 
 
-class MarkdownParseError(Exception):
-    """A save that cannot be read back: ``line`` (1-based) and ``reason`` say where and why."""
+class MarkdownParseError(StatusdError):
+    """A save that cannot be read back: ``line`` (1-based) and ``reason`` say where and why.
+
+    Every ``except StatusdError`` whose body could meet one was checked when it joined the tree:
+    the importer's sites wrap store calls that never raise it, and ``migrate`` turns it into a
+    ``ValidationError`` before any caller sees it (decisions.md, 2026-11-30).
+    """
+
+    code = "validation_error"
 
     def __init__(self, line: int, reason: str) -> None:
-        super().__init__(f"line {line}: {reason}")
+        super().__init__(f"line {line}: {reason}", {"line": line, "reason": reason})
         self.line = line
         self.reason = reason
 

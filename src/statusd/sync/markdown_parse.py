@@ -45,7 +45,7 @@ _VENDOR = re.compile(
     r"(?:\s+\[(?P<f>[^\]]*)\])?(?:\s+v(?P<v>\S.*))?$",
     re.IGNORECASE,
 )
-_ITEM = re.compile(r"^(?P<indent> *)[-*+] (?:\[(?P<box>[ xX])\] )?(?P<rest>.*)$")
+_ITEM = re.compile(r"^(?P<indent>[ \t]*)[-*+] (?:\[(?P<box>[ xX])\] )?(?P<rest>.*)$")
 _ATTRS = re.compile(r"^(?P<title>.*\S) \((?P<attrs>[^()]*)\)$")
 _DEPLOY_HEAD = re.compile(r"^### (?P<date>\d{4}-\d{2}-\d{2}) - PR #(?P<pr>\d+)(?::\s*(?P<title>.*))?$")
 _ENH_ATTRS = re.compile(r"^(?P<title>.*\S) \((?P<attrs>Priority: [^()]*)\)$", re.IGNORECASE)
@@ -84,6 +84,7 @@ class Segments:
 
 def segment(text: str) -> Segments:
     """Split a file into the human's text and the generated sections' bodies (fence-aware)."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some Windows editors add is not text
     if "\x00" in text:
         raise MarkdownParseError(1, "the file contains NUL bytes (binary data?)")
     # Only "\n" ends a line here: str.splitlines would also split on \x0b, \x1c, U+2028 and others.
@@ -235,12 +236,12 @@ def _work_items(first: int, body: list[str]) -> tuple[WorkItem, ...]:
                 "not a work item line; expected '- [ ] Title (task, medium)' "
                 "(notes belong under a heading of your own)",
             )
-        indent = len(m.group("indent"))
-        if indent % 2:
-            raise MarkdownParseError(n, "indent work items by two spaces per level")
-        level = indent // 2
-        if level > len(stack):
-            raise MarkdownParseError(n, "indented more than one level below the line above")
+        # Nesting is relative, as in Markdown: deeper than the line above is its child, whatever the
+        # editor's tab key inserts (two spaces, four, a tab).
+        indent = len(m.group("indent").expandtabs(4))
+        level = len(stack)
+        while level and stack[level - 1][0] >= indent:
+            level -= 1
         if level > 4:
             raise MarkdownParseError(n, "work items nest at most 5 levels")
         rest, sid = _split_tag(m.group("rest").rstrip())

@@ -113,8 +113,8 @@ def migrate_path_sync(
     actor: str = "statusd-migrate",
 ) -> dict[str, Any]:
     """``migrate_path`` for the CLI with no daemon running: it rewrites the mirror file itself."""
+    from statusd.sync.atomic_write import write_atomically
     from statusd.sync.markdown_render import render
-    from statusd.sync.mirror import write_atomically
     from statusd.sync.mirror_state import snapshot
 
     path, data, plan = _plan(path)

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from statusd.errors import StatusdError
+from statusd.models import iso
 from statusd.store import Store, WriteContext
 
 Progress = Callable[[int, int], None]
@@ -39,7 +42,9 @@ class ImportPlan(Protocol):
     def summary(self) -> dict[str, Any]: ...
 
 
-class _Rollback(Exception):
+class _Rollback(StatusdError):
+    """Undo the import's transaction and hand back its report (failed checks, or a dry run)."""
+
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__("rolled back")
         self.result = result
@@ -53,6 +58,10 @@ def _preservation(checks: dict[str, dict[str, Any]]) -> float:
     source = sum(int(c["source"]) for c in checks.values() if "source" in c)
     migrated = sum(min(int(c["migrated"]), int(c["source"])) for c in checks.values() if "source" in c)
     return 100.0 if source == 0 else round(100.0 * migrated / source, 2)
+
+
+def _next_microsecond(stamp: str) -> str:
+    return iso(datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(microseconds=1))
 
 
 def _transaction(
@@ -69,6 +78,9 @@ def _transaction(
     def step() -> None:
         nonlocal done
         done += 1
+        # One transaction shares one clock reading, but the mirror orders entities by creation time:
+        # each unit of work gets the next microsecond, so the file keeps the source's order.
+        ctx.now = _next_microsecond(ctx.now)
         if progress is not None:
             progress(done, plan.total)
 

@@ -18,10 +18,10 @@ resumes everything. The file is never replaced while it holds a save not yet imp
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import hashlib
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -31,11 +31,12 @@ from typing import Any
 
 from statusd.models import now_iso
 from statusd.store import Store, WriteContext
+from statusd.sync.atomic_write import write_atomically
 from statusd.sync.markdown_import import ImportResult, apply_document
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
 from statusd.sync.markdown_parse import parse
 from statusd.sync.markdown_render import render
-from statusd.sync.mirror_state import Rendered, rebase, snapshot
+from statusd.sync.mirror_state import Rendered, rebase, sid_lists, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +60,6 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
     # editor's temp-file + rename into one batch.
     async for changes in watchfiles.awatch(directory, debounce=50, step=50, recursive=False, rust_timeout=1000):
         yield {Path(p).name for _, p in changes}
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.statusd-tmp")
-    mode = 0o644
-    with contextlib.suppress(FileNotFoundError):
-        mode = path.stat().st_mode & 0o777
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def render_store(store_path: Path, banner: str | None = None, layout: tuple[Block, ...] | None = None) -> str:
@@ -182,12 +161,14 @@ class Mirror:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, *, adopt: bool = False) -> None:
+    async def start(self, *, adopt: bool = False, hub_rebuilt: bool = False) -> None:
         """Take over the file: import edits made while the daemon was down, or write a fresh one.
 
         The store is exactly as it was when the last daemon flushed the file on shutdown, so its
         snapshot now is the base that file was rendered from. With ``adopt`` (the store was just
-        rebuilt, from this very file or from Postgres) the file is taken as read, not imported.
+        rebuilt, from this very file or from Postgres) the file is taken as read, not imported. With
+        ``hub_rebuilt`` a file listing entities the rebuilt store lacks (writes that never reached
+        Postgres) is left untouched and the mirror paused: a render would drop them.
         """
         self.state, self.reason, self.error = "starting", None, None
         self._conn = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
@@ -196,7 +177,7 @@ class Mirror:
         self._last_banner = self.base.state.banner
         data = self._read()
         if data is not None:
-            if not data.startswith(MARKER.encode()):
+            if not data.removeprefix(codecs.BOM_UTF8).startswith(MARKER.encode()):
                 self.foreign = True  # a file statusd did not write (SPEC §8): migrate it or leave it alone
                 await self._migrate_foreign()
                 return
@@ -204,6 +185,13 @@ class Mirror:
                 doc = parse(data.decode("utf-8"))
             except (UnicodeDecodeError, MarkdownParseError) as exc:
                 self.pause(f"{self.path.name} does not parse ({exc}); fix it and save to resume", _error(exc))
+                return
+            if hub_rebuilt and (missing := await asyncio.to_thread(self._unknown_entries, doc)):
+                self.pause(
+                    f"{self.path.name} lists {missing} entr{'y' if missing == 1 else 'ies'} the store rebuilt "
+                    f"from Postgres does not have; left untouched. Run 'statusd migrate {self.path}' to import "
+                    "them, or delete those lines and save"
+                )
                 return
             self.layout = doc.layout
             shadow = None if adopt else _read_file(self.shadow)
@@ -248,6 +236,11 @@ class Mirror:
         self.imported_hash = _sha(original)
         self.base = await asyncio.to_thread(self._snapshot)
         self._resume()
+
+    def _unknown_entries(self, doc: Document) -> int:
+        """How many of the file's tagged lines name no entity in the store."""
+        known = self._rebase(doc).ids
+        return sum(len([s for s in sids if s not in known.get(k, {})]) for k, sids in sid_lists(doc.state).items())
 
     def _rebase(self, doc: Document) -> Rendered:
         with self._lock:
@@ -344,8 +337,10 @@ class Mirror:
             current = self._read()
             if current is not None:
                 digest = _sha(current)
-                if digest not in self.written_hashes and digest != self.imported_hash:
-                    return "skipped"  # a save not imported yet: the watcher reads it first, never overwrite it
+                if not self._is_last_write(digest) and digest != self.imported_hash:
+                    # A save not imported yet (an older render of ours put back is one too): the watcher
+                    # reads it first, never overwrite it.
+                    return "skipped"
             if gen != self._gen:
                 return "stale"  # an import landed since the snapshot: render again, never write the old state
             if current == data:
@@ -360,14 +355,14 @@ class Mirror:
 
     def _keep_shadow(self, data: bytes, digest: str) -> None:
         if self._shadow_hash != digest:
-            write_atomically(self.shadow, data)
+            write_atomically(self.shadow, data, private=True)  # beside the store: 0600 like its files
             self._shadow_hash = digest
 
     def _wrote(self, rendered: Rendered, banner: str | None, digest: str, *, wrote: bool) -> None:
         self.base = rendered
         self._last_banner = banner
-        if digest not in self.written_hashes:
-            self.written_hashes = [*self.written_hashes[-7:], digest]
+        if not self._is_last_write(digest):  # the last entry is what the file holds now
+            self.written_hashes = [*[h for h in self.written_hashes if h != digest][-7:], digest]
         self.pending = {}  # every entity line in the file now carries its id
         if wrote:
             self.writes += 1
@@ -403,7 +398,7 @@ class Mirror:
                 self._dirty.set()  # deleted: a mirror puts its file back
             return None
         digest = _sha(data)
-        if digest in self.written_hashes or digest == self.imported_hash:
+        if digest == self.imported_hash or await asyncio.to_thread(self._own_write, digest):
             if self.state == "paused" and not self.foreign:  # the human put back a file we know: resume
                 self._resume()
             return None
@@ -439,6 +434,23 @@ class Mirror:
             log.warning("markdown import: %s", warning)
         self._resume()  # and re-render: new lines get their ids, the file shows the store's truth
         return result
+
+    def _is_last_write(self, digest: str) -> bool:
+        return bool(self.written_hashes) and self.written_hashes[-1] == digest
+
+    def _own_write(self, digest: str) -> bool:
+        """Is the file (read as ``digest``) this mirror's own latest write?
+
+        An older render of ours put back (an editor's undo, ``git checkout``, a copy) is a human's
+        save like any other: ignoring it would leave the file and the store apart, and the next
+        render would drop the human's own text from it. A read that raced one of our writes is told
+        apart under the writer's lock: the file has moved on since, and its own event follows.
+        """
+        if digest not in self.written_hashes or self._is_last_write(digest):
+            return self._is_last_write(digest)
+        with self._lock:
+            current = self._read()
+            return current is None or _sha(current) != digest or self._is_last_write(digest)
 
     def _resume(self) -> None:
         if self.state != "running":

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from statusd.models import FORMATS, human_quarter
+from statusd.store import mirror_snapshot
 from statusd.sync.markdown_model import (
     TEST_ORDER,
     Conflict,
@@ -62,10 +63,7 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
         ids[section] = {sid[ident]: (ident, version) for ident, version in rows}
         return sid
 
-    vrows = conn.execute(
-        "SELECT id, version, name, status, metadata FROM vendors WHERE deleted_at IS NULL "
-        "ORDER BY name COLLATE NOCASE, id"
-    ).fetchall()
+    vrows = mirror_snapshot.vendor_rows(conn)
     vs = shorts("vendors", [(r[0], r[1]) for r in vrows])
     vendors = []
     vendor_names = {}
@@ -82,7 +80,7 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
             )
         )  # fmt: skip
 
-    wrows = _work_item_rows(conn)
+    wrows = mirror_snapshot.work_item_rows(conn)
     ws = shorts("work_items", [(r[0], r[1]) for r in wrows])
     ids["sessions"] = ids["work_items"]
     children: dict[str | None, list[str]] = {}
@@ -110,10 +108,7 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
             continue
         sessions.append(SessionPrompt(sid=ws[r[0]], title=r[4], front_matter=fm, prompt=r[7]))
 
-    drows = conn.execute(
-        "SELECT id, version, timestamp, metadata, vendor_ids, work_item_ids FROM deployments "
-        "ORDER BY timestamp DESC, id DESC"
-    ).fetchall()
+    drows = mirror_snapshot.deployment_rows(conn)
     ds = shorts("deployments", [(r[0], r[1]) for r in drows])
     deployments = []
     for ident, _v, ts, raw, vids, wids in drows:
@@ -128,18 +123,13 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
             )
         )  # fmt: skip
 
-    erows = conn.execute(
-        "SELECT id, version, title, priority, target_quarter, status FROM enhancements "
-        "WHERE deleted_at IS NULL ORDER BY created_at, id"
-    ).fetchall()
+    erows = mirror_snapshot.enhancement_rows(conn)
     es = shorts("enhancements", [(r[0], r[1]) for r in erows])
     enhancements = tuple(
         Enhancement(sid=es[r[0]], title=r[2], priority=r[3], quarter=human_quarter(r[4]), status=r[5]) for r in erows
     )
 
-    crows = conn.execute(
-        "SELECT id, entity, entity_id, kind, fields FROM conflicts WHERE resolved_at IS NULL ORDER BY detected_at, id"
-    ).fetchall()
+    crows = mirror_snapshot.open_conflict_rows(conn)
     cs = short_ids([r[0] for r in crows])
     conflicts = tuple(Conflict(sid=cs[r[0]], text=_conflict_text(r[1], r[2], r[3], r[4])) for r in crows)
 
@@ -148,39 +138,6 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
         sessions=tuple(sessions), conflicts=conflicts, banner=banner,
     )  # fmt: skip
     return Rendered(state=state, ids=ids)
-
-
-# Only sessions show a description and metadata: don't decode 10,000 others.
-_ITEM_COLUMNS = (
-    "id, version, parent_id, item_type, title, status, priority, "
-    "CASE WHEN item_type = 'session' THEN description END, CASE WHEN item_type = 'session' THEN metadata END, "
-    "depth, created_at"
-)
-_LIVE = "deleted_at IS NULL AND archived_at IS NULL"
-
-
-def _work_item_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-    """Live items that are not completed, plus the completed ancestors that hold them in the tree.
-
-    Completed work leaves the file (as it leaves a to-do list) until something under it is still
-    open; otherwise a long-lived project's file would grow with every item ever finished.
-    """
-    rows = conn.execute(f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND status != 'completed'").fetchall()
-    have = {r[0] for r in rows}
-    missing = {r[2] for r in rows if r[2] is not None and r[2] not in have}
-    while missing:
-        batch = list(missing)
-        found: list[tuple[Any, ...]] = []
-        for i in range(0, len(batch), 500):
-            chunk = batch[i : i + 500]
-            found += conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND id IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchall()
-        rows += found
-        have.update(r[0] for r in found)
-        missing = {r[2] for r in found if r[2] is not None and r[2] not in have}
-    rows.sort(key=lambda r: (r[9], r[10], r[0]))
-    return rows
 
 
 def _conflict_text(entity: str, entity_id: str, kind: str, raw: str) -> str:
@@ -200,6 +157,11 @@ _TABLES = {
     "deployments": "deployments",
     "enhancements": "enhancements",
 }
+
+
+def sid_lists(state: MirrorState) -> dict[str, list[str]]:
+    """The short ids a document's lines carry, by section."""
+    return _sids(state)
 
 
 def _sids(state: MirrorState) -> dict[str, list[str]]:
@@ -231,11 +193,9 @@ def rebase(conn: sqlite3.Connection, state: MirrorState) -> Rendered:
         table = _TABLES[section]
         found: dict[str, tuple[str, int]] = {}
         for sid in sids:
-            rows = conn.execute(
-                f"SELECT id FROM {table} WHERE id >= ? AND id < ? LIMIT 2", (sid, sid + "\x7f")
-            ).fetchall()
+            rows = mirror_snapshot.ids_with_prefix(conn, table, sid)
             if len(rows) == 1:
-                found[sid] = (str(rows[0][0]), -1)
+                found[sid] = (rows[0], -1)
         ids[section] = found
     ids["sessions"] = ids["work_items"]
     return Rendered(state=state, ids=ids)

@@ -271,6 +271,13 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> int:
         return max(int(have), LATEST_VERSION)
 
 
+async def installed_version(conn: asyncpg.Connection, schema: str) -> int:
+    """The hub schema's version as installed, 0 when it was never created (read-only, for doctor)."""
+    exists = await conn.fetchval("SELECT to_regclass($1)", f"{schema}.schema_version")
+    version = await conn.fetchval(f"SELECT max(version) FROM {schema}.schema_version") if exists else 0
+    return int(version or 0)
+
+
 async def entity_state(conn: asyncpg.Connection, schema: str, ident: str) -> dict[str, Any] | None:
     """The hub's current state of one entity (version, data, updated_at, updated_by), or None."""
     row = await conn.fetchrow(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def needs_rebuild(store_path: Path, mirror_path: Path | None, replicated: bool) 
 def _ours(data: bytes) -> bool:
     from statusd.sync.markdown_model import MARKER
 
-    return data.startswith(MARKER.encode())
+    return data.removeprefix(b"\xef\xbb\xbf").startswith(MARKER.encode())  # a BOM from a Windows editor
 
 
 def git_head(path: Path) -> bytes | None:
@@ -67,12 +66,14 @@ def git_head(path: Path) -> bytes | None:
 
 async def rebuild_from_markdown(store: Store, mirror_path: Path, reason: str) -> Rebuild:
     """Fill an empty store from the git-committed markdown, else the working copy."""
-    candidates: tuple[tuple[str, Callable[[Path], bytes | None]], ...] = (
-        ("git_history", git_head),
-        ("markdown_file", _read),
-    )
-    for source, load in candidates:
-        data = load(mirror_path)
+    head, work = git_head(mirror_path), _read(mirror_path)
+    candidates = [("git_history", head), ("markdown_file", work)]
+    if head is not None and work is not None and work.strip() and work != head:
+        # The daemon rewrites the working copy on every change, so one that differs from the last
+        # commit is newer than it: rebuilding from git would drop what only the working copy holds
+        # and the next render would overwrite it. It goes first; git is the fallback if it fails.
+        candidates.reverse()
+    for source, data in candidates:
         if data is None:
             continue
         try:

@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,8 @@ class Replicator:
         self._stopping = False
         self._served = False  # a push and a pull succeeded since the last error
         self._started = time.monotonic()
+        # Called on the loop thread as the hub is lost (False, reason) or reached (True, None).
+        self.state_listeners: list[Callable[[bool, str | None], None]] = []
 
     # --- the daemon's side ---------------------------------------------------------------------
 
@@ -203,8 +206,10 @@ class Replicator:
         if self.state.online:
             log.warning("Postgres unreachable: %s; working locally", reason)
             self.state.down_since = now_iso()
+            self._tell(False, reason)
         elif self.state.last_error is None:  # never reached since start-up: say so once
             log.warning("Postgres not reachable: %s; working locally and retrying", reason)
+            self._tell(False, reason)
         self.state.online = False
         self.state.last_error = reason
         self.confirmations.went_away("the connection to Postgres was lost before it confirmed")
@@ -222,6 +227,14 @@ class Replicator:
         self.state.last_error = None
         self.state.down_since = None
         log.info("connected to Postgres (schema %s v%s)", self.schema, self.state.hub_schema_version)
+        self._tell(True, None)
+
+    def _tell(self, online: bool, reason: str | None) -> None:
+        for listener in self.state_listeners:
+            try:
+                listener(online, reason)
+            except Exception:
+                log.exception("sync state listener failed")
 
     def _notified(self, *_: object) -> None:
         self._pull_wanted.set()

@@ -16,7 +16,6 @@ store's, ``base`` what the previous import wrote), settled with ``resolve_confli
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import sqlite3
 import time
@@ -26,9 +25,9 @@ from typing import Any
 
 from statusd import models as m
 from statusd.errors import CycleDetectedError, DepthLimitError, StatusdError, ValidationError
-from statusd.models import MAX_DEPTH, new_id
+from statusd.models import MAX_DEPTH
 from statusd.store import entities as ent
-from statusd.store import history, workitems
+from statusd.store import history, imports, workitems
 from statusd.store.db import WriteContext
 from statusd.store.entities import WORK_ITEM
 from statusd.sync.importers import edges
@@ -39,7 +38,7 @@ YIELD_EVERY = 250
 
 
 class ImportAborted(StatusdError):
-    """A failure injected for tests ended the import; the transaction rolled back, nothing was written."""
+    """A failure injected for tests, or the caller's cancellation, ended the import; nothing was written."""
 
 
 class DryRun(StatusdError):
@@ -93,6 +92,8 @@ def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Option
         ids[item.key] = _apply_item(conn, ctx, item, existing.get(item.key), ids, depths, report)
         if done % YIELD_EVERY == 0:
             time.sleep(0)  # hand the GIL to the loop thread: other clients' reads go on during an import
+            if ctx.cancel_requested:
+                raise ImportAborted("import cancelled by the caller; nothing was written")
         if options.progress is not None and (done % step == 0 or done == len(plan.items)):
             options.progress(done, total)
     on_edge = None
@@ -152,10 +153,8 @@ def apply_plan(write: Callable[..., Any], ctx: WriteContext, plan: Plan, options
 
 
 def _existing(conn: sqlite3.Connection, source: str) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(f"{WORK_ITEM.select} WHERE json_extract(metadata, '$.source') = ?", (source,)).fetchall()
     out: dict[str, dict[str, Any]] = {}
-    for raw in rows:
-        row = ent.decode(WORK_ITEM, raw)
+    for row in imports.items_from_source(conn, source):
         key = (row["metadata"] or {}).get("source_key")
         if isinstance(key, str):
             out.setdefault(key, row)
@@ -331,11 +330,7 @@ def _record_conflict(
         )  # fmt: skip
     meta = item.metadata
     local_op = {"via": "import", "source": meta["source"], "source_id": item.source_id, "path": meta["source_path"]}
-    conn.execute(
-        "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
-        "VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
-        (new_id(), WORK_ITEM.name, row["id"], ent.dumps(fields), json.dumps(local_op), row["version"], ctx.now),
-    )
+    imports.record_import_conflict(conn, ctx, row["id"], fields, local_op, row["version"])
 
 
 def _delete_gone(

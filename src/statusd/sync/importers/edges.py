@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 
 from statusd.store import entities as ent
+from statusd.store import imports
 from statusd.store.db import WriteContext
 from statusd.store.dependencies import edge_id
 from statusd.store.entities import DEPENDENCY
@@ -18,9 +19,7 @@ from statusd.sync.importers.plan import PlannedEdge
 
 def _waits_graph(conn: sqlite3.Connection) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
-    for a, b, kind in conn.execute(
-        "SELECT work_item_id, depends_on_id, dependency_type FROM dependencies WHERE deleted_at IS NULL"
-    ):
+    for a, b, kind in imports.live_edges(conn):
         waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
         graph.setdefault(waiter, set()).add(prereq)
     return graph

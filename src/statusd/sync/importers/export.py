@@ -11,8 +11,7 @@ import json
 import sqlite3
 from typing import Any
 
-from statusd.store import entities as ent
-from statusd.store.entities import WORK_ITEM
+from statusd.store import imports
 from statusd.sync.importers import beads
 
 PRIORITY = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -32,29 +31,21 @@ def _beads_id(item: dict[str, Any], taken: set[str]) -> str:
     return f"sd-{item['id'][:n]}"
 
 
-def _live(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    sql = f"{WORK_ITEM.select} WHERE deleted_at IS NULL AND archived_at IS NULL ORDER BY depth, created_at, id"
-    return [ent.decode(WORK_ITEM, r) for r in conn.execute(sql)]
-
-
 def beads_ids(conn: sqlite3.Connection, rows: list[dict[str, Any]] | None = None) -> dict[str, str]:
     """statusd id -> the beads id the export gives it."""
     taken: set[str] = set()
     names: dict[str, str] = {}
-    for row in _live(conn) if rows is None else rows:
+    for row in imports.live_items(conn) if rows is None else rows:
         names[row["id"]] = _beads_id(row, taken)
         taken.add(names[row["id"]])
     return names
 
 
 def records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = _live(conn)
+    rows = imports.live_items(conn)
     names = beads_ids(conn, rows)
     deps: dict[str, list[dict[str, Any]]] = {}
-    for a, b, kind, at, by in conn.execute(
-        "SELECT work_item_id, depends_on_id, dependency_type, created_at, created_by "
-        "FROM dependencies WHERE deleted_at IS NULL"
-    ):
+    for a, b, kind, at, by in imports.live_edges_with_origin(conn):
         waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
         if waiter in names and prereq in names:
             edge = {"issue_id": names[waiter], "depends_on_id": names[prereq], "type": "blocks", "created_at": at}

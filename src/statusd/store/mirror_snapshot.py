@@ -1,0 +1,86 @@
+"""The store reads behind the markdown mirror's snapshot (sync/mirror_state.py turns rows into a state).
+
+Each function returns plain row tuples in the order the file shows them; all run inside the
+caller's read transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+_PREFIX_TABLES = frozenset({"vendors", "work_items", "deployments", "enhancements"})
+
+
+def vendor_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """(id, version, name, status, metadata) of live vendors, by name."""
+    return conn.execute(
+        "SELECT id, version, name, status, metadata FROM vendors WHERE deleted_at IS NULL "
+        "ORDER BY name COLLATE NOCASE, id"
+    ).fetchall()
+
+
+def deployment_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """(id, version, timestamp, metadata, vendor_ids, work_item_ids) of every deployment, newest first."""
+    return conn.execute(
+        "SELECT id, version, timestamp, metadata, vendor_ids, work_item_ids FROM deployments "
+        "ORDER BY timestamp DESC, id DESC"
+    ).fetchall()
+
+
+def enhancement_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """(id, version, title, priority, target_quarter, status) of live enhancements, oldest first."""
+    return conn.execute(
+        "SELECT id, version, title, priority, target_quarter, status FROM enhancements "
+        "WHERE deleted_at IS NULL ORDER BY created_at, id"
+    ).fetchall()
+
+
+def open_conflict_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """(id, entity, entity_id, kind, fields) of unresolved conflicts, oldest first."""
+    return conn.execute(
+        "SELECT id, entity, entity_id, kind, fields FROM conflicts WHERE resolved_at IS NULL ORDER BY detected_at, id"
+    ).fetchall()
+
+
+# Only sessions show a description and metadata: don't decode 10,000 others.
+_ITEM_COLUMNS = (
+    "id, version, parent_id, item_type, title, status, priority, "
+    "CASE WHEN item_type = 'session' THEN description END, CASE WHEN item_type = 'session' THEN metadata END, "
+    "depth, created_at"
+)
+_LIVE = "deleted_at IS NULL AND archived_at IS NULL"
+
+
+def work_item_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Live items that are not completed, plus the completed ancestors that hold them in the tree.
+
+    Completed work leaves the file (as it leaves a to-do list) until something under it is still
+    open; otherwise a long-lived project's file would grow with every item ever finished.
+    Columns: id, version, parent_id, item_type, title, status, priority, description and metadata
+    (sessions only), depth, created_at; sorted by depth, created_at, id.
+    """
+    rows = conn.execute(f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND status != 'completed'").fetchall()
+    have = {r[0] for r in rows}
+    missing = {r[2] for r in rows if r[2] is not None and r[2] not in have}
+    while missing:
+        batch = list(missing)
+        found: list[tuple[Any, ...]] = []
+        for i in range(0, len(batch), 500):
+            chunk = batch[i : i + 500]
+            found += conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        rows += found
+        have.update(r[0] for r in found)
+        missing = {r[2] for r in found if r[2] is not None and r[2] not in have}
+    rows.sort(key=lambda r: (r[9], r[10], r[0]))
+    return rows
+
+
+def ids_with_prefix(conn: sqlite3.Connection, table: str, prefix: str, limit: int = 2) -> list[str]:
+    """Up to ``limit`` ids in ``table`` (deleted rows included) that start with ``prefix``."""
+    if table not in _PREFIX_TABLES:
+        raise ValueError(f"not a mirrored table: {table!r}")
+    rows = conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ? LIMIT ?", (prefix, prefix + "\x7f", limit))
+    return [str(r[0]) for r in rows]
