@@ -318,8 +318,9 @@ def _resolve_value(pool: Pool, value: Any) -> Any:
     if r.kind in ("edge_from", "edge_to") and pool.edges:
         edge = sorted(pool.edges)[r.index % len(pool.edges)]
         return _id_form(edge[0] if r.kind == "edge_from" else edge[1], Ref(r.kind, r.index, r.form % 5))
-    if r.kind == "deep_work_item" and pool.depths:
-        deepest = sorted(pool.depths, key=lambda i: (-pool.depths[i], i))[:3]
+    shallow = [i for i, d in pool.depths.items() if d < DEEP_TARGET]  # a child of these reaches at most the target
+    if r.kind == "deep_work_item" and shallow:
+        deepest = sorted(shallow, key=lambda i: (-pool.depths[i], i))[:3]
         return _id_form(deepest[r.index % len(deepest)], Ref(r.kind, r.index, r.form % 5))
     known = {
         "enhancement": pool.enhancements,
@@ -432,6 +433,7 @@ deployment_metadata = st.fixed_dictionaries(
 
 OMIT = object()
 _FIRST = ("id", "name", "item_type", "work_item_id", "version")
+DEEP_TARGET = 3  # the depth the fuzz test's coverage floor asks for; deeper parents only hit depth_limit
 _WORK_ITEM_ID_KEYS = {"parent_id", "work_item_id", "depends_on_id", "current_session_id"}
 _ID_KIND = {"update_enhancement": "enhancement", "query_deployment": "deployment", "query_history": "any"}
 
