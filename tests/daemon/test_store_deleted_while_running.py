@@ -16,6 +16,9 @@ async def test_a_running_daemon_puts_back_a_deleted_store_and_keeps_every_write(
         await until(daemon.store_path.exists, within=10, what="the store written back by the idle guard")
         second = await c.call("create_work_item", item_type="task", title="after")
         listed = await c.call("list_work_items")
+        mirror = daemon.root / ".project_status.md"
+        # The mirror reads the written-back file too, not the vanished one.
+        await until(lambda: mirror.exists() and "after" in mirror.read_text(), what="the mirror to show the new write")
     assert {i["id"] for i in listed["items"]} >= {first["id"], second["id"]}
     with sqlite3.connect(daemon.store_path) as conn:
         titles = {r[0] for r in conn.execute("SELECT title FROM work_items")}

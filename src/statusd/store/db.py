@@ -324,6 +324,11 @@ class Store:
 
     # --- a store file removed or replaced under the running daemon ------------------------------
 
+    @property
+    def file_generation(self) -> int:
+        """Bumped each time the store file is written back: other connections to it must reopen."""
+        return self._generation
+
     def _identity(self) -> tuple[int, int] | None:
         try:
             st = os.stat(self.path)

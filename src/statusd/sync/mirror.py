@@ -117,6 +117,7 @@ class Mirror:
         self._dirty = asyncio.Event()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._conn_generation = 0
         self._last_banner: str | None = None
         self.pending: dict[tuple[str, str, str | None], list[str]] = {}  # see ImportResult.created
         self.foreign = False  # the file was there before statusd (SPEC §8 first start)
@@ -171,7 +172,7 @@ class Mirror:
         Postgres) is left untouched and the mirror paused: a render would drop them.
         """
         self.state, self.reason, self.error = "starting", None, None
-        self._conn = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        self._conn = self._connect()
         self.store.add_listener(self.changed)
         self.base = await asyncio.to_thread(self._snapshot)
         self._last_banner = self.base.state.banner
@@ -244,7 +245,7 @@ class Mirror:
 
     def _rebase(self, doc: Document) -> Rendered:
         with self._lock:
-            conn = self._conn
+            conn = self._current_connection()
             assert conn is not None
             conn.execute("BEGIN")
             try:
@@ -254,7 +255,7 @@ class Mirror:
 
     def _snapshot(self) -> Rendered:
         with self._lock:
-            conn = self._conn
+            conn = self._current_connection()
             assert conn is not None
             conn.execute("BEGIN")
             try:
@@ -278,9 +279,26 @@ class Mirror:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.flush()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        # A render or rebase may still run on a worker thread (its task was cancelled, the thread was
+        # not): closing the connection under it crashes the process, so close it under their lock.
+        await asyncio.to_thread(self._close_connection)
+
+    def _connect(self) -> sqlite3.Connection:
+        self._conn_generation = self.store.file_generation
+        return sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+
+    def _current_connection(self) -> sqlite3.Connection | None:
+        """The read connection, reopened when the store file was written back (caller holds the lock)."""
+        if self._conn is not None and self._conn_generation != self.store.file_generation:
+            self._conn.close()  # it reads the vanished file, which no write reaches any more
+            self._conn = self._connect()
+        return self._conn
+
+    def _close_connection(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -321,7 +339,7 @@ class Mirror:
     def _render_and_write(self) -> str:
         """Render and write (worker thread); say what happened: written, same, stale or skipped."""
         with self._lock:
-            conn = self._conn
+            conn = self._current_connection()
             if conn is None:
                 return "skipped"
             banner = self.banner()
