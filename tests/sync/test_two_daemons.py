@@ -185,8 +185,15 @@ async def test_r4_twenty_same_version_updates_across_two_daemons_one_wins(
     assert hub[item["id"]]["version"] == 2
     assert hub[item["id"]]["fields"]["title"] == wins[0]["title"]
     for d in (a, b):
-        rows = store_rows(d.store_path, "SELECT version FROM history WHERE entity_id = ? ORDER BY version", item["id"])
-        assert [r[0] for r in rows] == [1, 2]  # the losers' local writes were withdrawn without a trace
+
+        def versions(path: Any = d.store_path) -> list[int]:
+            rows = store_rows(path, "SELECT version FROM history WHERE entity_id = ? ORDER BY version", item["id"])
+            return [r[0] for r in rows]
+
+        # The losing daemon's row already equals the hub's from its rejected verdicts; the winner's
+        # history entry arrives with the pull that follows, which may come a moment later.
+        await wait_for(lambda: versions() == [1, 2], what=f"history [1, 2] on {d.store_path}")
+        assert versions() == [1, 2]  # the losers' local writes were withdrawn without a trace
         assert store_scalar(d.store_path, "SELECT COUNT(*) FROM conflicts") == 0
 
 
