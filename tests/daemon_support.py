@@ -40,8 +40,8 @@ async def until(condition: Callable[[], Any], within: float = 10.0, what: str = 
         await anyio.sleep(0.01)
 
 
-class DaemonProcess:
-    """A ``statusd run`` child process; ``stop()`` sends SIGTERM and returns the exit code."""
+class DaemonHost:
+    """A test project for one daemon, in a process or in this one: paths, config, log, clients."""
 
     def __init__(self, root: Path, *, extra_config: str = "", env: dict[str, str] | None = None) -> None:
         self.root = root
@@ -55,6 +55,24 @@ class DaemonProcess:
             f'project = "test"\n\n[socket]\npath = "{self.socket_path}"\n\n[log]\nlevel = "INFO"\n{extra_config}'
         )
         self.env = {**os.environ, **(env or {})}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.sock_dir, ignore_errors=True)
+
+    @asynccontextmanager
+    async def client(self, name: str = "test-client", **kw: Any) -> AsyncIterator[StatusdClient]:
+        async with StatusdClient.connect(self.socket_path, client_name=name, **kw) as c:
+            yield c
+
+
+class DaemonProcess(DaemonHost):
+    """A ``statusd run`` child process; ``stop()`` sends SIGTERM and returns the exit code."""
+
+    def __init__(self, root: Path, *, extra_config: str = "", env: dict[str, str] | None = None) -> None:
+        super().__init__(root, extra_config=extra_config, env=env)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> DaemonProcess:
@@ -80,9 +98,6 @@ class DaemonProcess:
         self.kill()
         raise RuntimeError(f"daemon did not listen within {timeout}s:\n{self.log()}")
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def stop(self, timeout: float = 10.0) -> int:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
@@ -103,12 +118,7 @@ class DaemonProcess:
 
     def cleanup(self) -> None:
         self.kill()
-        shutil.rmtree(self.sock_dir, ignore_errors=True)
-
-    @asynccontextmanager
-    async def client(self, name: str = "test-client", **kw: Any) -> AsyncIterator[StatusdClient]:
-        async with StatusdClient.connect(self.socket_path, client_name=name, **kw) as c:
-            yield c
+        super().cleanup()
 
 
 @contextmanager

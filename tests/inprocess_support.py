@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,8 +26,7 @@ from typing import Any
 import mcp_types as types
 from mcp.client.client import Client
 
-from daemon_support import short_socket_dir
-from statusd.client import StatusdClient
+from daemon_support import DaemonHost
 from statusd.config import load_settings
 from statusd.daemon import resources
 from statusd.daemon.app import Daemon
@@ -42,21 +39,11 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
 
 
-class _DaemonHost:
-    """What both hosts share with ``DaemonProcess``: paths, config, the log file, clients."""
+class _DaemonHost(DaemonHost):
+    """What both in-process hosts add to ``DaemonHost``: the daemon object and its log capture."""
 
     def __init__(self, root: Path, *, extra_config: str = "", env: dict[str, str] | None = None) -> None:
-        self.root = root
-        self.sock_dir = short_socket_dir()
-        self.socket_path = self.sock_dir / "statusd.sock"
-        self.config_path = root / "statusd.toml"
-        self.log_path = root / "daemon.log"
-        self.store_path = root / ".statusd" / "store.sqlite3"
-        root.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            f'project = "test"\n\n[socket]\npath = "{self.socket_path}"\n\n[log]\nlevel = "INFO"\n{extra_config}'
-        )
-        self.env = {**os.environ, **(env or {})}
+        super().__init__(root, extra_config=extra_config, env=env)
         self.daemon: Daemon | None = None
         self.task: asyncio.Task[None] | None = None
         self._handler: logging.Handler | None = None
@@ -89,18 +76,6 @@ class _DaemonHost:
     def service(self) -> Service:
         assert self.daemon is not None and self.daemon.service is not None
         return self.daemon.service
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.sock_dir, ignore_errors=True)
-
-    @asynccontextmanager
-    async def client(self, name: str = "test-client", **kw: Any) -> AsyncIterator[StatusdClient]:
-        async with StatusdClient.connect(self.socket_path, client_name=name, **kw) as c:
-            yield c
-
 
 class InProcessDaemon(_DaemonHost):
     """A ``Daemon`` task in the current event loop; ``await start()``, then ``await stop()``."""

@@ -58,15 +58,20 @@ async def test_a_deleted_store_is_rebuilt_from_the_markdown_file(tmp_path: Path)
         proc.cleanup()
 
 
+async def _committed_project(proc: DaemonProcess) -> None:
+    """Two items, the daemon stopped, and its status file committed to a new git repository."""
+    proc.start()
+    await _seed(proc, ["committed one", "committed two"])
+    assert proc.stop() == 0
+    _git(proc.root, "init", "-q")
+    _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".project_status.md")
+    _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "status")
+
+
 async def test_a_corrupt_store_is_rebuilt_from_a_working_copy_newer_than_git(tmp_path: Path) -> None:
     proc = DaemonProcess(tmp_path / "project")
     try:
-        proc.start()
-        await _seed(proc, ["committed one", "committed two"])
-        assert proc.stop() == 0
-        _git(proc.root, "init", "-q")
-        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".project_status.md")
-        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "status")
+        await _committed_project(proc)
         mirror = proc.root / ".project_status.md"
         mirror.write_text(mirror.read_text().replace("committed two", "only in the working copy"))
         proc.store_path.write_bytes(b"this is not a database" * 100)
@@ -88,12 +93,7 @@ async def test_a_corrupt_store_is_rebuilt_from_a_working_copy_newer_than_git(tmp
 async def test_a_corrupt_store_is_rebuilt_from_git_when_the_working_copy_is_the_commit(tmp_path: Path) -> None:
     proc = DaemonProcess(tmp_path / "project")
     try:
-        proc.start()
-        await _seed(proc, ["committed one", "committed two"])
-        assert proc.stop() == 0
-        _git(proc.root, "init", "-q")
-        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".project_status.md")
-        _git(proc.root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "status")
+        await _committed_project(proc)
         proc.store_path.write_bytes(b"this is not a database" * 100)
 
         proc.start()
