@@ -159,6 +159,8 @@ class Service:
             "write_mode": self.write_mode if self.replicator is not None else None,
             "postgres": hub,
             "pending_outbox": pending[0],
+            # Of those, operations of an import still running: they are sent once it is done.
+            "held_for_import": self.store.read(outbox.held_count),
             "oldest_pending_at": pending[1],
             "last_push_at": hub["last_push_at"] if hub else None,
             "last_pull_at": hub["last_pull_at"] if hub else None,

@@ -22,6 +22,9 @@ class WriteContext:
     # Set by the loop when the caller was cancelled: long transactions (imports) check it and roll
     # back, so a cancelled call leaves nothing behind (SPEC §4.4).
     cancel_requested: bool = False
+    # The import run this transaction is a chunk of: its outbox rows carry it and are held back
+    # from the hub until the run is done (docs/decisions.md, 2026-11-30).
+    import_run: str | None = None
     op_ids: list[str] = field(default_factory=list)
     changed_entities: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
