@@ -30,6 +30,7 @@ ACTIVE = ("running", "rolling_back")
 ROLLBACK_CHUNK = 200  # journal rows per rollback transaction
 PRUNE_CHUNK = 2000  # journal rows of a finished run deleted per transaction
 GUARD_KEY = "import_writing"
+RUN = "import_run"  # what a run's end tells the store's listeners
 CONFLICT_NAME = "conflict"  # journal rows for conflict records (not an entity of their own)
 
 
@@ -93,6 +94,7 @@ def changing(conn: sqlite3.Connection, run_id: str, entity: str, row: dict[str, 
 def finish(conn: sqlite3.Connection, ctx: WriteContext, run_id: str) -> None:
     """The run is done: one row changes, and the held outbox rows become pushable."""
     conn.execute("UPDATE import_runs SET state = 'done', finished_at = ? WHERE id = ?", (ctx.now, run_id))
+    ctx.changed_entities.add(RUN)  # the listeners (the mirror held back meanwhile) hear of it now
 
 
 def mark_rolling_back(conn: sqlite3.Connection, ctx: WriteContext, run_id: str, reason: str) -> None:
@@ -128,6 +130,7 @@ def rollback_step(conn: sqlite3.Connection, ctx: WriteContext, run_id: str, limi
     if not more:
         conn.execute("DELETE FROM outbox WHERE run_id = ?", (run_id,))
         conn.execute("UPDATE import_runs SET state = 'rolled_back', finished_at = ? WHERE id = ?", (ctx.now, run_id))
+        ctx.changed_entities.add(RUN)
     guard_off(conn)
     return more
 

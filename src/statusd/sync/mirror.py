@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext
+from statusd.store import Store, WriteContext, import_runs
 from statusd.sync.atomic_write import write_atomically
 from statusd.sync.markdown_import import ImportResult, apply_document
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
@@ -306,6 +306,12 @@ class Mirror:
         while True:
             await self._dirty.wait()
             await asyncio.sleep(COALESCE_S)
+            if self.store.read(import_runs.active):
+                # An import commits in chunks: the file shows it once it is done (or rolled back),
+                # never half of it, and is not re-rendered for every chunk (decisions, 2026-11-30).
+                # The run's last commit tells the listeners again.
+                self._dirty.clear()
+                continue
             if not self.healthy:
                 self._dirty.clear()
                 await self._wait_healthy()

@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 # Records per writer transaction, so that one chunk with its commit stays far below the 50 ms a
 # waiting client can afford (measured: docs/decisions.md, 2026-11-30).
-ITEMS_PER_CHUNK = 100
-EDGES_PER_CHUNK = 250
-GONE_PER_CHUNK = 100
+ITEMS_PER_CHUNK = 50
+EDGES_PER_CHUNK = 100
+GONE_PER_CHUNK = 50
 
 T = TypeVar("T")
 
@@ -41,19 +41,26 @@ async def apply_plan(store: Store, ctx: WriteContext, plan: Plan, options: Optio
     caller and collects the warnings; each chunk gets a context of its own."""
     if options.dry_run:
         return await store.read_off_loop(_dry_run, plan, options, ctx.actor, store.machine, store.clock())
+    return await _apply(store, ctx, plan, options)
+
+
+async def _apply(store: Store, ctx: WriteContext, plan: Plan, options: Options) -> dict[str, Any]:
     run_id = await store.write(import_runs.begin, _chunk_ctx(ctx), plan.source, plan.path)
     imp = Importer(plan, options, run_id)
+    changed: set[str] = set()
     try:
         await store.read_off_loop(imp.locate)
         for items in _chunks(plan.items, ITEMS_PER_CHUNK):
-            await _step(store, ctx, imp.items_chunk, items)
+            await _step(store, ctx, imp.items_chunk, items, changed)
         if plan.edges:
             await store.read_off_loop(imp.read_graph)
             for edges in _chunks(plan.edges, EDGES_PER_CHUNK):
-                await _step(store, ctx, imp.edges_chunk, edges)
+                await _step(store, ctx, imp.edges_chunk, edges, changed)
         for gone in _chunks(plan.gone, GONE_PER_CHUNK):
-            await _step(store, ctx, imp.gone_chunk, gone)
-        await store.write(import_runs.finish, _chunk_ctx(ctx), run_id)
+            await _step(store, ctx, imp.gone_chunk, gone, changed)
+        done_ctx = _chunk_ctx(ctx)
+        done_ctx.changed_entities.update(changed)
+        await store.write(import_runs.finish, done_ctx, run_id)
     except BaseException as exc:
         with anyio.CancelScope(shield=True):
             await rollback(store, ctx.actor, run_id, _why(exc))
@@ -65,9 +72,17 @@ async def apply_plan(store: Store, ctx: WriteContext, plan: Plan, options: Optio
     return imp.result()
 
 
-async def _step(store: Store, ctx: WriteContext, body: Any, chunk: Sequence[Any]) -> None:
+async def _step(store: Store, ctx: WriteContext, body: Any, chunk: Sequence[Any], changed: set[str]) -> None:
+    """One chunk. The store's listeners (mirror, replicator, subscriptions) hear of the run once,
+    when it is done: the chunk's changed entities are collected here instead."""
+
+    def quiet(conn: sqlite3.Connection, chunk_ctx: WriteContext, part: Sequence[Any]) -> None:
+        body(conn, chunk_ctx, part)
+        changed.update(chunk_ctx.changed_entities)
+        chunk_ctx.changed_entities.clear()
+
     chunk_ctx = _chunk_ctx(ctx)
-    await store.write(body, chunk_ctx, chunk)
+    await store.write(quiet, chunk_ctx, chunk)
     for warning in chunk_ctx.warnings:
         if warning not in ctx.warnings:
             ctx.warnings.append(warning)
