@@ -29,12 +29,15 @@ from statusd.progress import Progress
 from statusd.store import Store, WriteContext, conflicts, entities, outbox
 from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
+from statusd.store.import_runs import ImportInProgressError
 
 if TYPE_CHECKING:
     from statusd.sync.mirror import Mirror
     from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
+
+_ID_FIELDS = ("id", "parent_id", "work_item_id", "depends_on_id")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -101,7 +104,12 @@ class Service:
         ticket = self.replicator.open_ticket(ctx) if self.replicator and self.write_mode == "confirmed" else None
         ctx.confirming = ticket is not None
         try:
-            result = await self.store.write(fn, ctx, *args, **kw)
+            try:
+                result = await self.store.write(fn, ctx, *args, **kw)
+            except ImportInProgressError as exc:  # name what the call asked to touch
+                named = {f: getattr(args[0], f, None) for f in _ID_FIELDS} if args else {}
+                exc.details["ids"] = {f: v for f, v in named.items() if isinstance(v, str)}
+                raise
             call.warnings.extend(ctx.warnings)
             if self.replicator is None:
                 call.sync = "local_only"
