@@ -323,7 +323,10 @@ class Store:
         ctx.machine = ctx.machine or self.machine
         ctx.replicated = self.replicated
         ctx.now = self.clock()
+        relaxed = not ctx.durable and self.synchronous.upper() == "FULL"
         with sqlite_errors.mapped(self.path, conn=conn):
+            if relaxed:
+                conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, ctx, *args, **kw)
@@ -335,6 +338,9 @@ class Store:
                     with contextlib.suppress(sqlite3.Error):  # never hide the error that got us here
                         conn.execute("ROLLBACK")
                 raise
+            finally:
+                if relaxed:
+                    conn.execute("PRAGMA synchronous=FULL")
         return result
 
     # --- a store file removed or replaced under the running daemon ------------------------------

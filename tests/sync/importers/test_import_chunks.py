@@ -221,3 +221,23 @@ async def test_held_operations_wait_for_their_run_and_later_ones_on_the_same_ent
         assert len([op for op in ops if op["entity_id"] == held_item]) == 2
         assert [op["seq"] for op in ops] == sorted(op["seq"] for op in ops)
         assert store.read(outbox.held_count) == 0
+
+
+async def test_chunks_skip_the_fsync_but_every_other_write_stays_full(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.sqlite3", machine="m1") as store:
+        seen: list[int] = []
+
+        def observe(conn: Any, ctx: WriteContext, items: Any) -> None:
+            seen.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+            original(imp, conn, ctx, items)
+
+        original = apply.Importer.items_chunk
+        plan = read_plan("beads", BEADS)
+        run_id = store.write_sync(import_runs.begin, WriteContext(actor="t"), "beads", "x")
+        imp = apply.Importer(plan, apply.Options(fail_after=3), run_id)
+        with pytest.raises(apply.ImportAborted):
+            await runner._step(store, WriteContext(actor="t"), observe, plan.items, set())
+        assert seen == [1]  # NORMAL inside the chunk
+        assert store._writer is not None and store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2
+        created = await create(store, "an ordinary write")
+        assert created["version"] == 1 and store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Records per writer transaction, so that one chunk with its commit stays far below the 50 ms a
 # waiting client can afford (measured: docs/decisions.md, 2026-11-30).
 ITEMS_PER_CHUNK = 50
-EDGES_PER_CHUNK = 100
+EDGES_PER_CHUNK = 60
 GONE_PER_CHUNK = 50
 
 T = TypeVar("T")
@@ -82,6 +82,7 @@ async def _step(store: Store, ctx: WriteContext, body: Any, chunk: Sequence[Any]
         chunk_ctx.changed_entities.clear()
 
     chunk_ctx = _chunk_ctx(ctx)
+    chunk_ctx.durable = False  # the run's one durable commit is 'done' (see WriteContext.durable)
     await store.write(quiet, chunk_ctx, chunk)
     for warning in chunk_ctx.warnings:
         if warning not in ctx.warnings:
