@@ -241,3 +241,23 @@ async def test_chunks_skip_the_fsync_but_every_other_write_stays_full(tmp_path: 
         assert store._writer is not None and store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2
         created = await create(store, "an ordinary write")
         assert created["version"] == 1 and store._writer.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+async def test_a_dry_run_takes_no_writer_time_and_a_second_import_waits_its_turn(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.sqlite3", machine="m1") as store:
+        source = beads_source(tmp_path / "src", 3000)
+        before = counts(store)
+        dry = start_import(store, source, dry_run=True)
+        await asyncio.sleep(0.01)  # the dry run is under way on a reader thread
+        await create(store, "written during the dry run")
+        assert not dry.done(), "a write waited for the dry run"
+        report = await dry
+        assert report["dry_run"] is True and report["created"] == 3000
+        assert counts(store)["work_items"] == before["work_items"] + 1 and not imported_ids(store)
+
+        task = start_import(store, source)
+        await running(store, task)
+        with pytest.raises(import_runs.ImportInProgressError) as second:
+            await runner.apply_plan(store, WriteContext(actor="b"), read_plan("beads", source), apply.Options())
+        assert second.value.details["reason"] == "import_in_progress"
+        assert (await task)["created"] == 3000
