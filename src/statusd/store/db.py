@@ -155,7 +155,8 @@ class Store:
                 max_workers=HEAVY_READERS, thread_name_prefix="statusd-reader", initializer=_lower_priority
             )
             self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine), self.project)
-            self._finish_imports()
+            # An import the last process left running (kill -9) is rolled back before anyone reads.
+            import_runs.recover(self.reader, self.write_sync, self.machine)
         except BaseException:
             self.close()
             raise
@@ -178,20 +179,6 @@ class Store:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-    def _finish_imports(self) -> None:
-        """Roll back an import the last process left running (a crash, kill -9), in chunks; forget
-        the journals of finished runs. Nothing of a rolled-back run ever left the machine."""
-        to_undo, leftover = import_runs.unfinished(self.reader)
-        ctx = WriteContext(actor="statusd", via="migration", machine=self.machine)
-        for run_id in to_undo:
-            log.warning("an import left unfinished (run %s) is being rolled back", run_id)
-            self.write_sync(import_runs.mark_rolling_back, ctx, run_id, "the daemon stopped during the import")
-            while self.write_sync(import_runs.rollback_step, ctx, run_id):
-                pass
-        for run_id in leftover:
-            while self.write_sync(import_runs.prune_step, ctx, run_id):
-                pass
 
     def _take_lock(self) -> None:
         self._lock_fd = pidlock.take(self.path.with_name(self.path.name + ".lock"), str(self.path))

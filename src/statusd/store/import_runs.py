@@ -17,7 +17,9 @@ Readers see a running import's rows (read-uncommitted for imports; docs/decision
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from statusd.errors import UnavailableError
@@ -26,7 +28,8 @@ from statusd.store import entities as ent
 from statusd.store.context import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
 
-ACTIVE = ("running", "rolling_back")
+log = logging.getLogger(__name__)
+
 ROLLBACK_CHUNK = 200  # journal rows per rollback transaction
 PRUNE_CHUNK = 2000  # journal rows of a finished run deleted per transaction
 GUARD_KEY = "import_writing"
@@ -180,6 +183,21 @@ def unfinished(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
         "WHERE r.state = 'done' OR r.state = 'rolled_back'"
     ).fetchall()
     return to_undo, [str(r[0]) for r in leftover]
+
+
+def recover(reader: sqlite3.Connection, write: Callable[..., Any], machine: str) -> None:
+    """At the store's start-up: roll back every run left unfinished (a crash, kill -9), in chunks,
+    and forget the journals of finished runs. ``write`` is ``Store.write_sync``."""
+    to_undo, leftover = unfinished(reader)
+    for run_id in to_undo:
+        log.warning("an import left unfinished (run %s) is being rolled back", run_id)
+        ctx = WriteContext(actor="statusd", via="migration", machine=machine)
+        write(mark_rolling_back, ctx, run_id, "the process stopped during the import")
+        while write(rollback_step, WriteContext(actor="statusd", via="migration", machine=machine), run_id):
+            pass
+    for run_id in leftover:
+        while write(prune_step, WriteContext(actor="statusd", via="migration", machine=machine), run_id):
+            pass
 
 
 def in_progress_error(conn: sqlite3.Connection, message: str) -> ImportInProgressError:

@@ -122,7 +122,7 @@ class Importer:
         self.report.edges_created += created
         self.report.edges_unchanged += unchanged
         self.done += len(planned)
-        self._progress(False)
+        self._progress(True)  # once per chunk
         import_runs.guard_off(conn)
 
     def gone_chunk(self, conn: sqlite3.Connection, ctx: WriteContext, gone: Sequence[tuple[str, str]]) -> None:
@@ -145,8 +145,8 @@ class Importer:
     def _journal_edge(self, conn: sqlite3.Connection, ident: str) -> None:
         import_runs.created(conn, self.run_id, "dependency", ident)
 
-    def _progress(self, last_item: bool) -> None:
-        if self.options.progress is not None and (self.done % self.step == 0 or last_item):
+    def _progress(self, now: bool) -> None:
+        if self.options.progress is not None and (self.done % self.step == 0 or now):
             self.options.progress(self.done, self.total)
 
     def result(self) -> dict[str, Any]:
