@@ -43,9 +43,14 @@ def locate(path: Path) -> Path:
 
 
 def map_priority(value: Any) -> tuple[str, bool]:
-    """statusd priority and whether the value was understood (missing counts as beads' default 2)."""
+    """statusd priority and whether the value was understood.
+
+    A missing priority is P0, as beads itself reads it (Go's zero value): beads wrote ``priority``
+    with ``omitempty`` for a while, so every P0 record of those files has none (steveyegge/beads'
+    own issues.jsonl of December 2025; gastownhall/beads#671). ``null`` is read the same way.
+    """
     if value is None:
-        return "medium", True
+        return "critical", True
     if isinstance(value, str):
         text = value.strip().upper().removeprefix("P")
         value = int(text) if text.isascii() and text.isdigit() else value
