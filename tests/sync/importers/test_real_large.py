@@ -102,3 +102,21 @@ async def test_a_beads_record_without_a_priority_is_p0_as_beads_reads_it(store: 
         "Code Health Review Dec 2025: Technical Debt Cleanup",
         "getLocalSyncBranch silently ignores YAML parse errors",
     ]
+
+
+async def test_beads_dolt_backup_is_found_and_its_dependency_table_read(store: Store, tmp_path: Path) -> None:
+    # beads on Dolt keeps .beads/backup/{issues,dependencies,...}.jsonl: no ``dependencies`` on the issues.
+    project = REAL / "beads-dolt-backup"
+    first = await run(store, "beads", project)
+    assert (first["records_read"], first["created"], first["skipped"]) == (3, 3, 0)
+    warnings = first["import_warnings"]
+    assert any("blocks edge bd-05a8 -> bd-tggf skipped: bd-tggf not found" in w for w in warnings)
+    assert sum("dependencies.jsonl:" in w and "has no issue" in w for w in warnings) == 2
+    assert ready_source_ids(store) == {"bd-019", "bd-17p"}
+    # The backup writes every flag as 0/1: an ephemeral wisp (1) stays out of ready as bd ready leaves it.
+    lines = (project / ".beads" / "backup" / "issues.jsonl").read_text().splitlines()
+    (tmp_path / "issues.jsonl").write_text(lines[2].replace('"ephemeral":0', '"ephemeral":1') + "\n")
+    async with Store(tmp_path / "w.sqlite3", machine="w") as other:
+        await run(other, "beads", tmp_path / "issues.jsonl")
+        assert ready_source_ids(other) == set()
+        assert [i["status"] for i in list_items(other)["items"]] == ["blocked"]
