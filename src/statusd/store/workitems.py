@@ -263,8 +263,13 @@ def list_items(
         created_at, ident = _decode_cursor(args.cursor)
         page_where += " AND (created_at, id) > (?, ?)"
         page_params += [created_at, ident]
+    # Unfiltered, nearly every live row qualifies: walk the (created_at, id) index and stop after one
+    # page. Left to itself SQLite (without ANALYZE statistics, as in a fresh or freshly imported
+    # store) took the live-items index and sorted every live row: 49 ms at 20,000 items, 0.1 ms this way.
+    unfiltered = len(where) <= 2 and not archived
+    source = "work_items w INDEXED BY work_items_created" if unfiltered else "work_items w"
     rows = conn.execute(
-        f"{WORK_ITEM.select} w WHERE {page_where} ORDER BY created_at, id LIMIT ?",
+        f"SELECT {', '.join(WORK_ITEM.columns)} FROM {source} WHERE {page_where} ORDER BY created_at, id LIMIT ?",
         [*page_params, args.limit + 1],
     ).fetchall()
     items = [present(ent.decode(WORK_ITEM, r), now) for r in rows[: args.limit]]
