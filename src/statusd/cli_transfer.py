@@ -86,7 +86,7 @@ async def _import_offline(settings: Settings, source: str, path: Path, dry_run: 
                 progress.update(task, completed=done, total=total)
 
             options = apply.Options(dry_run=dry_run, progress=report)
-            result = await runner.apply_plan(st, WriteContext(actor="statusd-cli"), plan, options)
+            result = await runner.apply_plan(st, WriteContext(actor="statusd-cli"), plan, options, alone=True)
     return result
 
 

@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 
 # Records per writer transaction, so that one chunk with its commit stays far below the 50 ms a
 # waiting client can afford (measured: docs/decisions.md, 2026-11-30).
-ITEMS_PER_CHUNK = 50
-EDGES_PER_CHUNK = 60
+ITEMS_PER_CHUNK = 25
+EDGES_PER_CHUNK = 30
 GONE_PER_CHUNK = 50
+# With no daemon (``statusd import`` holding the store itself) nobody else can be waiting:
+# chunks this many times larger, for fewer commits.
+ALONE_SCALE = 20
 
 T = TypeVar("T")
 
@@ -36,27 +39,30 @@ def _chunks(seq: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield seq[start : start + size]
 
 
-async def apply_plan(store: Store, ctx: WriteContext, plan: Plan, options: Options) -> dict[str, Any]:
+async def apply_plan(
+    store: Store, ctx: WriteContext, plan: Plan, options: Options, *, alone: bool = False
+) -> dict[str, Any]:
     """Import ``plan``: all of it, or (on any failure or cancellation) nothing. ``ctx`` names the
-    caller and collects the warnings; each chunk gets a context of its own."""
+    caller and collects the warnings; each chunk gets a context of its own. ``alone``: no other
+    writer can be waiting (the CLI without a daemon), so chunks are larger."""
     if options.dry_run:
         return await store.read_off_loop(_dry_run, plan, options, ctx.actor, store.machine, store.clock())
-    return await _apply(store, ctx, plan, options)
+    return await _apply(store, ctx, plan, options, ALONE_SCALE if alone else 1)
 
 
-async def _apply(store: Store, ctx: WriteContext, plan: Plan, options: Options) -> dict[str, Any]:
+async def _apply(store: Store, ctx: WriteContext, plan: Plan, options: Options, scale: int) -> dict[str, Any]:
     run_id = await store.write(import_runs.begin, _chunk_ctx(ctx), plan.source, plan.path)
     imp = Importer(plan, options, run_id)
     changed: set[str] = set()
     try:
         await store.read_off_loop(imp.locate)
-        for items in _chunks(plan.items, ITEMS_PER_CHUNK):
+        for items in _chunks(plan.items, ITEMS_PER_CHUNK * scale):
             await _step(store, ctx, imp.items_chunk, items, changed)
         if plan.edges:
             await store.read_off_loop(imp.read_graph)
-            for edges in _chunks(plan.edges, EDGES_PER_CHUNK):
+            for edges in _chunks(plan.edges, EDGES_PER_CHUNK * scale):
                 await _step(store, ctx, imp.edges_chunk, edges, changed)
-        for gone in _chunks(plan.gone, GONE_PER_CHUNK):
+        for gone in _chunks(plan.gone, GONE_PER_CHUNK * scale):
             await _step(store, ctx, imp.gone_chunk, gone, changed)
         done_ctx = _chunk_ctx(ctx)
         done_ctx.changed_entities.update(changed)
