@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Iterator
 
@@ -29,7 +30,7 @@ from tcp_proxy import TcpProxy
 
 from daemon_support import DaemonProcess
 from statusd.config import SyncSection
-from statusd.sync.replicator import HEARTBEAT_S, HEARTBEAT_TIMEOUT_S
+from statusd.sync.replicator import HEARTBEAT_S, HEARTBEAT_TIMEOUT_S, Replicator
 
 
 @pytest.fixture
@@ -90,9 +91,9 @@ async def test_delay_reset_and_blackhole_mid_run_writes_continue_and_catch_up(
 async def test_blackholed_listener_is_detected_by_the_heartbeat(
     fleet: Fleet, pg_schema: tuple[str, str], proxy: TcpProxy
 ) -> None:
-    """An idle daemon whose connections silently stop answering notices within one heartbeat and its
-    timeout, then reconnects. With the shipped timers that is ~10 s (see the test below); here the
-    heartbeat is 1 s so the same mechanism is shown in a third of the time."""
+    """A daemon whose connections silently stop answering notices within one heartbeat and its
+    timeout (or, with a command in flight, that command's 10 s timeout), then reconnects. Here the
+    heartbeat is 1 s, so an idle link is caught in about 4 s rather than the shipped timers' 8 s."""
     dsn, schema = pg_schema
     heartbeat_s = 1.0
     # A process of its own: the detection bound is about this daemon's timers, which the test's own
@@ -106,7 +107,9 @@ async def test_blackholed_listener_is_detected_by_the_heartbeat(
     await wait_online(b)
     proxy.set_mode("blackhole")
     took = await wait_unreachable(a, within=15)
-    bound = heartbeat_s + HEARTBEAT_TIMEOUT_S + 2.0  # + 2 s for the status poll and a busy machine
+    # An idle link is caught by the next heartbeat; a push or pull caught in flight by its command
+    # timeout (10 s). + 2 s for the status poll and a busy machine.
+    bound = max(heartbeat_s + HEARTBEAT_TIMEOUT_S, COMMAND_TIMEOUT_S) + 2.0
     assert took < bound, f"a half-open connection went unnoticed for {took:.1f}s (bound {bound:.0f}s)"
     status = await sync_status(a)
     assert status["postgres"]["last_error"]
@@ -120,11 +123,14 @@ async def test_blackholed_listener_is_detected_by_the_heartbeat(
         await wait_for(lambda: found(ca, item["id"]), within=5, what="the NOTIFY-driven pull on A")
 
 
+COMMAND_TIMEOUT_S = inspect.signature(Replicator).parameters["command_timeout_s"].default
+
+
 def test_the_shipped_timers_notice_a_half_open_connection_within_10_s() -> None:
     """The test above shows detection takes at most one heartbeat plus its timeout; with the shipped
     heartbeat that is within SPEC's 10 s."""
     shipped = SyncSection()
-    assert shipped.heartbeat_s + HEARTBEAT_TIMEOUT_S <= 10.0
+    assert max(shipped.heartbeat_s + HEARTBEAT_TIMEOUT_S, COMMAND_TIMEOUT_S) <= 10.0
     assert shipped.heartbeat_s == HEARTBEAT_S  # the replicator's own default agrees with the config's
 
 
