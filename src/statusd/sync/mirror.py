@@ -32,10 +32,11 @@ from typing import Any
 from statusd.models import now_iso
 from statusd.store import Store, WriteContext
 from statusd.sync.atomic_write import write_atomically
-from statusd.sync.markdown_import import ImportResult, apply_document
+from statusd.sync.markdown_import import ImportResult
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
 from statusd.sync.markdown_parse import parse
 from statusd.sync.markdown_render import render
+from statusd.sync.mirror_base import PackedBase, apply_packed, pack, unpack
 from statusd.sync.mirror_state import Rendered, rebase, sid_lists, snapshot
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Mirror:
         self.reason: str | None = None
         self.error: dict[str, Any] | None = None
         self.layout: tuple[Block, ...] = DEFAULT_LAYOUT
-        self.base: Rendered | None = None
+        self.base: PackedBase | None = None  # the last render, packed (mirror_base)
         self.written_hashes: list[str] = []  # the last few files this mirror wrote (own-write recognition)
         self.imported_hash: str | None = None
         self.last_write_at: str | None = None
@@ -198,10 +199,11 @@ class Mirror:
             shadow = None if adopt else _read_file(self.shadow)
             if shadow == data:
                 pass  # the file is exactly what the last daemon wrote: nothing to import
-            elif not adopt and render(self.base.state, doc.layout).encode("utf-8") != data:
+            elif not adopt and await asyncio.to_thread(_render_base, self.base, doc.layout) != data:
                 if shadow is not None:
                     with contextlib.suppress(UnicodeDecodeError, MarkdownParseError):
-                        self.base = await asyncio.to_thread(self._rebase, parse(shadow.decode("utf-8")))
+                        rebased = parse(shadow.decode("utf-8"))
+                        self.base = await asyncio.to_thread(lambda: pack(self._rebase(rebased)))
                 self.state = "running"
                 self.imported_hash = None
                 await self.import_file()
@@ -253,15 +255,16 @@ class Mirror:
             finally:
                 conn.execute("COMMIT")
 
-    def _snapshot(self) -> Rendered:
+    def _snapshot(self) -> PackedBase:
         with self._lock:
             conn = self._current_connection()
             assert conn is not None
             conn.execute("BEGIN")
             try:
-                return snapshot(conn, self.banner())
+                rendered = snapshot(conn, self.banner())
             finally:
                 conn.execute("COMMIT")
+            return pack(rendered)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -377,7 +380,7 @@ class Mirror:
             self._shadow_hash = digest
 
     def _wrote(self, rendered: Rendered, banner: str | None, digest: str, *, wrote: bool) -> None:
-        self.base = rendered
+        self.base = pack(rendered)
         self._last_banner = banner
         if not self._is_last_write(digest):  # the last entry is what the file holds now
             self.written_hashes = [*[h for h in self.written_hashes if h != digest][-7:], digest]
@@ -480,10 +483,10 @@ class Mirror:
         base = self.base
         assert base is not None
         ctx = WriteContext(actor=self.actor, via="markdown")
-        result = await self.store.write(apply_document, ctx, base, doc, self.pending)
+        result, after = await self.store.write(apply_packed, ctx, base, doc, self.pending)
         # The next save is compared with the state this one produced, even before the file is rewritten.
         self._gen += 1
-        self.base = result.base or base
+        self.base = after or base
         for key, ids in result.created.items():
             self.pending.setdefault(key, []).extend(ids)
         return result
@@ -498,6 +501,11 @@ class Mirror:
                 return again
             previous = again
         return previous
+
+
+def _render_base(base: PackedBase | None, layout: tuple[Block, ...]) -> bytes:
+    assert base is not None
+    return render(unpack(base).state, layout).encode("utf-8")
 
 
 def _parse_bytes(data: bytes) -> Document:
