@@ -176,7 +176,7 @@ class Mirror:
         self._conn = self._connect()
         self.store.add_listener(self.changed)
         self.base = await asyncio.to_thread(self._snapshot)
-        self._last_banner = self.base.state.banner
+        self._last_banner = self.base.banner
         data = self._read()
         if data is not None:
             if not data.removeprefix(codecs.BOM_UTF8).startswith(MARKER.encode()):
@@ -355,6 +355,8 @@ class Mirror:
             if not self.healthy:
                 return "skipped"
             data = render(rendered.state, self.layout).encode("utf-8")
+            base = pack(rendered)
+            del rendered  # its ~100,000 small objects go before anything long-lived is made (mirror_base)
             current = self._read()
             if current is not None:
                 digest = _sha(current)
@@ -366,12 +368,12 @@ class Mirror:
                 return "stale"  # an import landed since the snapshot: render again, never write the old state
             if current == data:
                 self._keep_shadow(data, digest)
-                self._wrote(rendered, banner, digest, wrote=False)
+                self._wrote(base, banner, digest, wrote=False)
                 return "same"
             write_atomically(self.path, data)
             digest = _sha(data)
             self._keep_shadow(data, digest)  # after the file: a crash between leaves the shadow older, never newer
-            self._wrote(rendered, banner, digest, wrote=True)
+            self._wrote(base, banner, digest, wrote=True)
             return "written"
 
     def _keep_shadow(self, data: bytes, digest: str) -> None:
@@ -379,8 +381,8 @@ class Mirror:
             write_atomically(self.shadow, data, private=True)  # beside the store: 0600 like its files
             self._shadow_hash = digest
 
-    def _wrote(self, rendered: Rendered, banner: str | None, digest: str, *, wrote: bool) -> None:
-        self.base = pack(rendered)
+    def _wrote(self, base: PackedBase, banner: str | None, digest: str, *, wrote: bool) -> None:
+        self.base = base
         self._last_banner = banner
         if not self._is_last_write(digest):  # the last entry is what the file holds now
             self.written_hashes = [*[h for h in self.written_hashes if h != digest][-7:], digest]

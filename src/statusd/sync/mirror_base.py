@@ -12,6 +12,7 @@ only to import a save or to compare a file at start-up.
 from __future__ import annotations
 
 import marshal
+import pickle
 import sqlite3
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,9 +29,10 @@ _Node = tuple[Any, ...]  # (sid, title, item_type, priority, status, line, child
 class PackedBase:
     """A ``Rendered`` with its work item tree and ids marshalled; ``unpack`` gives back an equal one."""
 
-    state: MirrorState  # every section but the work items (a few dozen objects at most)
-    items: bytes
-    ids: bytes
+    banner: str | None
+    rest: bytes  # pickle: the state without its work items (vendors, deployments, ...: a few dozen objects)
+    items: bytes  # marshal: the work item tree as nested tuples
+    ids: bytes  # marshal: section → short id → (id, version)
     sessions_alias: bool  # ids["sessions"] is ids["work_items"] (one map for both sections)
 
 
@@ -39,8 +41,11 @@ def pack(rendered: Rendered) -> PackedBase:
     alias = ids.get("sessions") is ids.get("work_items") and "sessions" in ids
     if alias:
         del ids["sessions"]
+    # Even the small sections are packed: a few objects kept from among a snapshot's short-lived
+    # ones would each hold an allocator arena (1 MB) alive. The pickle never leaves this process.
     return PackedBase(
-        state=replace(rendered.state, work_items=()),
+        banner=rendered.state.banner,
+        rest=pickle.dumps(replace(rendered.state, work_items=()), protocol=pickle.HIGHEST_PROTOCOL),
         items=marshal.dumps(_nodes(rendered.state.work_items)),
         ids=marshal.dumps(ids),
         sessions_alias=alias,
@@ -51,7 +56,8 @@ def unpack(packed: PackedBase) -> Rendered:
     ids: dict[str, dict[str, tuple[str, int]]] = marshal.loads(packed.ids)
     if packed.sessions_alias:
         ids["sessions"] = ids["work_items"]
-    return Rendered(state=replace(packed.state, work_items=_items(marshal.loads(packed.items))), ids=ids)
+    rest: MirrorState = pickle.loads(packed.rest)
+    return Rendered(state=replace(rest, work_items=_items(marshal.loads(packed.items))), ids=ids)
 
 
 def _nodes(items: tuple[WorkItem, ...]) -> tuple[_Node, ...]:
