@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 COALESCE_S = 0.03
 STABLE_S = 0.05  # a save must stay unchanged this long before it is read (partial writes)
 MAX_FILE_BYTES = 16 * 1024 * 1024
+READ_CACHE_KIB = 256
 ChangeSource = Callable[[Path], AsyncIterator[set[str]]]
 
 
@@ -63,9 +64,21 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
         yield {Path(p).name for _, p in changes}
 
 
+def read_only(store_path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A read-only connection for snapshots, with a small page cache.
+
+    A snapshot of 10,000 open items reads ~1 MB of index pages, which the OS keeps cached anyway;
+    SQLite's own copy (up to 2 MB per connection by default, held as long as the connection) was
+    memory the daemon kept for nothing (SPEC §11 P9).
+    """
+    conn = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=30, check_same_thread=check_same_thread)
+    conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+    return conn
+
+
 def render_store(store_path: Path, banner: str | None = None, layout: tuple[Block, ...] | None = None) -> str:
     """Render a store file's current state (opens its own read-only connection; any thread)."""
-    conn = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=30)
+    conn = read_only(store_path)
     try:
         conn.execute("BEGIN")
         rendered = snapshot(conn, banner)
@@ -175,8 +188,8 @@ class Mirror:
         self.state, self.reason, self.error = "starting", None, None
         self._conn = self._connect()
         self.store.add_listener(self.changed)
-        self.base = await asyncio.to_thread(self._snapshot)
-        self._last_banner = self.base.banner
+        self._last_banner = banner = self.banner()
+        self.base = await asyncio.to_thread(self._snapshot, banner)
         data = self._read()
         if data is not None:
             if not data.removeprefix(codecs.BOM_UTF8).startswith(MARKER.encode()):
@@ -237,7 +250,7 @@ class Mirror:
         self.layout = layout
         self.foreign = False
         self.imported_hash = _sha(original)
-        self.base = await asyncio.to_thread(self._snapshot)
+        self.base = await asyncio.to_thread(self._snapshot, self.banner())
         self._resume()
 
     def _unknown_entries(self, doc: Document) -> int:
@@ -255,13 +268,13 @@ class Mirror:
             finally:
                 conn.execute("COMMIT")
 
-    def _snapshot(self) -> PackedBase:
+    def _snapshot(self, banner: str | None) -> PackedBase:
         with self._lock:
             conn = self._current_connection()
             assert conn is not None
             conn.execute("BEGIN")
             try:
-                rendered = snapshot(conn, self.banner())
+                rendered = snapshot(conn, banner)
             finally:
                 conn.execute("COMMIT")
             return pack(rendered)
@@ -288,7 +301,7 @@ class Mirror:
 
     def _connect(self) -> sqlite3.Connection:
         self._conn_generation = self.store.file_generation
-        return sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        return read_only(self.store.path, check_same_thread=False)
 
     def _current_connection(self) -> sqlite3.Connection | None:
         """The read connection, reopened when the store file was written back (caller holds the lock)."""

@@ -1,12 +1,10 @@
 """The mirror's base (the last render, what a human's next save is compared with), kept packed.
 
-A ``Rendered`` of 10,000 open items is ~100,000 small objects: ~6 MB, and worse, they are scattered
-through the allocator's arenas among the snapshot's short-lived rows and whatever the daemon
-allocated meanwhile (the SDK loads while the first render runs), so freeing them later returns
-little to the system (SPEC §11 P9). Between saves the mirror only needs the base's banner; the rest
-is needed when a save is imported. So the work item tree and the id map are kept as two marshal
-blobs (large single allocations, returned whole when replaced) and rebuilt, equal to the original,
-only to import a save or to compare a file at start-up.
+A ``Rendered`` of 10,000 open items is ~100,000 small objects (~6 MB), and worse, they sit in the
+allocator's 1 MB arenas among the snapshot's short-lived rows: when the rows go, the arenas stay,
+held by the base (SPEC §11 P9). The mirror needs the base only to import a save or to compare a
+file at start-up, so between saves it keeps one bytes object and rebuilds an equal ``Rendered``
+from it when needed.
 """
 
 from __future__ import annotations
@@ -14,8 +12,8 @@ from __future__ import annotations
 import marshal
 import pickle
 import sqlite3
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NewType
 
 from statusd.store.db import WriteContext
 from statusd.sync.markdown_import import ImportResult, apply_document
@@ -25,39 +23,30 @@ from statusd.sync.mirror_state import Rendered
 _Node = tuple[Any, ...]  # (sid, title, item_type, priority, status, line, children)
 
 
-@dataclass(frozen=True)
-class PackedBase:
-    """A ``Rendered`` with its work item tree and ids marshalled; ``unpack`` gives back an equal one."""
-
-    banner: str | None
-    rest: bytes  # pickle: the state without its work items (vendors, deployments, ...: a few dozen objects)
-    items: bytes  # marshal: the work item tree as nested tuples
-    ids: bytes  # marshal: section → short id → (id, version)
-    sessions_alias: bool  # ids["sessions"] is ids["work_items"] (one map for both sections)
+# One bytes object (allocated outside the small-object arenas): the banner, the state without its
+# work items (pickled: a few dozen vendors, deployments, ...), the work item tree as nested tuples,
+# the id map, and whether ids["sessions"] is ids["work_items"]. Even the small sections are packed:
+# each object kept from among a snapshot's short-lived ones would hold a 1 MB arena alive. The
+# pickle never leaves this process.
+PackedBase = NewType("PackedBase", bytes)
 
 
 def pack(rendered: Rendered) -> PackedBase:
+    """``rendered`` as one blob; ``unpack`` gives back an equal ``Rendered``."""
     ids = dict(rendered.ids)
     alias = ids.get("sessions") is ids.get("work_items") and "sessions" in ids
     if alias:
         del ids["sessions"]
-    # Even the small sections are packed: a few objects kept from among a snapshot's short-lived
-    # ones would each hold an allocator arena (1 MB) alive. The pickle never leaves this process.
-    return PackedBase(
-        banner=rendered.state.banner,
-        rest=pickle.dumps(replace(rendered.state, work_items=()), protocol=pickle.HIGHEST_PROTOCOL),
-        items=marshal.dumps(_nodes(rendered.state.work_items)),
-        ids=marshal.dumps(ids),
-        sessions_alias=alias,
-    )
+    rest = pickle.dumps(replace(rendered.state, work_items=()), protocol=pickle.HIGHEST_PROTOCOL)
+    return PackedBase(marshal.dumps((rendered.state.banner, rest, _nodes(rendered.state.work_items), ids, alias)))
 
 
 def unpack(packed: PackedBase) -> Rendered:
-    ids: dict[str, dict[str, tuple[str, int]]] = marshal.loads(packed.ids)
-    if packed.sessions_alias:
+    _banner, rest, nodes, ids, alias = marshal.loads(packed)
+    if alias:
         ids["sessions"] = ids["work_items"]
-    rest: MirrorState = pickle.loads(packed.rest)
-    return Rendered(state=replace(rest, work_items=_items(marshal.loads(packed.items))), ids=ids)
+    state: MirrorState = pickle.loads(rest)
+    return Rendered(state=replace(state, work_items=_items(nodes)), ids=ids)
 
 
 def _nodes(items: tuple[WorkItem, ...]) -> tuple[_Node, ...]:
