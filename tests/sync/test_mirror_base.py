@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mirror_support import mirror_env
 from sync_support import wait_for
 from test_markdown_roundtrip import sids, states
 
+from statusd.store.mirror_snapshot import READ_CACHE_KIB
+from statusd.sync import mirror as mirror_module
 from statusd.sync.markdown_model import MirrorState, WorkItem
-from statusd.sync.mirror import READ_CACHE_KIB
 from statusd.sync.mirror_base import pack, unpack
 from statusd.sync.mirror_state import Rendered
 
@@ -75,3 +78,32 @@ async def test_the_mirror_reads_through_a_small_page_cache(tmp_path: Path) -> No
         assert conn is not None
         assert conn.execute("PRAGMA cache_size").fetchone()[0] == -READ_CACHE_KIB <= -64
         assert READ_CACHE_KIB <= 512
+
+
+async def test_start_writes_the_file_before_the_daemon_serves(tmp_path: Path) -> None:
+    # The render happens while nothing else allocates (no client is served before start returns).
+    async with mirror_env(tmp_path, start=False) as env:
+        await env.create_item("There at start")
+        await env.mirror.start()
+        assert "There at start" in env.text()  # no writer task has run yet
+        assert env.mirror.writes == 1 and env.mirror.written.is_set()
+        assert not env.mirror._dirty.is_set()  # and it will not render the same state again
+
+
+@pytest.mark.parametrize("collect", [True, False])
+async def test_a_large_render_is_followed_by_a_full_collection_only_in_a_daemon_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collect: bool
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(mirror_module.gc, "collect", lambda *a: calls.append(1) or 0)
+    monkeypatch.setattr(mirror_module, "COLLECT_AFTER_BYTES", 2_000)
+    async with mirror_env(tmp_path, start=False, collect_after_render=collect) as env:
+        await env.create_item("Small")
+        await env.mirror.start()
+        assert calls == []  # a small render: nothing to give back
+        for i in range(40):
+            await env.create_item(f"Item number {i} with a title long enough to matter")
+        await env.mirror.start()  # snapshot + render, both large now
+        assert len(calls) == (2 if collect else 0)
+        assert await asyncio.to_thread(env.mirror.render_report, None) == env.text()
+        assert len(calls) == (3 if collect else 0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import gc
 import hashlib
 import logging
 import sqlite3
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext
+from statusd.store import Store, WriteContext, mirror_snapshot
 from statusd.sync.atomic_write import write_atomically
 from statusd.sync.markdown_import import ImportResult
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 COALESCE_S = 0.03
 STABLE_S = 0.05  # a save must stay unchanged this long before it is read (partial writes)
 MAX_FILE_BYTES = 16 * 1024 * 1024
-READ_CACHE_KIB = 256
+COLLECT_AFTER_BYTES = 256 * 1024  # ~4,000 open items
 ChangeSource = Callable[[Path], AsyncIterator[set[str]]]
 
 
@@ -64,21 +65,9 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
         yield {Path(p).name for _, p in changes}
 
 
-def read_only(store_path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A read-only connection for snapshots, with a small page cache.
-
-    A snapshot of 10,000 open items reads ~1 MB of index pages, which the OS keeps cached anyway;
-    SQLite's own copy (up to 2 MB per connection by default, held as long as the connection) was
-    memory the daemon kept for nothing (SPEC §11 P9).
-    """
-    conn = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=30, check_same_thread=check_same_thread)
-    conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
-    return conn
-
-
 def render_store(store_path: Path, banner: str | None = None, layout: tuple[Block, ...] | None = None) -> str:
     """Render a store file's current state (opens its own read-only connection; any thread)."""
-    conn = read_only(store_path)
+    conn = mirror_snapshot.connect(store_path)
     try:
         conn.execute("BEGIN")
         rendered = snapshot(conn, banner)
@@ -90,8 +79,9 @@ def render_store(store_path: Path, banner: str | None = None, layout: tuple[Bloc
 
 async def markdown_for(store_path: Path, mirror: Mirror | None, banner: str | None) -> str:
     """The §9 document for ``generate_full_status``: rendered off the event loop, in the mirror's layout."""
-    layout = mirror.layout if mirror is not None else None
-    return await asyncio.to_thread(render_store, store_path, banner, layout)
+    if mirror is not None:
+        return await asyncio.to_thread(mirror.render_report, banner)
+    return await asyncio.to_thread(render_store, store_path, banner)
 
 
 class Mirror:
@@ -107,6 +97,7 @@ class Mirror:
         changes: ChangeSource | None = None,
         actor: str = "markdown",
         follow_banner: bool = False,
+        collect_after_render: bool = False,
     ) -> None:
         self.store = store
         self.path = path
@@ -115,6 +106,10 @@ class Mirror:
         self.changes = changes or watch_directory
         self.actor = actor
         self.follow_banner = follow_banner  # replicated: the banner can change with no store change
+        # The daemon owns the process (not a test's event loop): after a large render, a full
+        # collection empties the interpreter's free lists (thousands of tuples, dicts and lists the
+        # snapshot just freed), which otherwise hold the render's allocator arenas (SPEC §11 P9).
+        self.collect_after_render = collect_after_render
         self.state = "starting"  # running | paused | failed
         self.reason: str | None = None
         self.error: dict[str, Any] | None = None
@@ -221,9 +216,24 @@ class Mirror:
                 self.imported_hash = None
                 await self.import_file()
             self.imported_hash = _sha(data)
-        if self.state != "paused":
-            self.state = "running"
-        self._dirty.set()
+        if self.state == "paused":
+            self._dirty.set()
+            return
+        self.state = "running"
+        await self._first_render()
+
+    async def _first_render(self) -> None:
+        """Write the file now, before the daemon serves (the writer task would, moments later).
+
+        At 100,000 items a render's short-lived objects fill ~10 MB of the allocator's arenas; while
+        clients' first calls build the SDK's long-lived caches beside them, the arenas can never be
+        returned (SPEC §11 P9). Before the socket serves, nothing else allocates.
+        """
+        self._dirty.clear()
+        try:
+            self._after_render(await asyncio.to_thread(self._render_and_write))
+        except OSError:
+            self._dirty.set()  # the writer task reports it (state "failed") and retries
 
     async def _migrate_foreign(self) -> None:
         from statusd.errors import StatusdError
@@ -277,7 +287,10 @@ class Mirror:
                 rendered = snapshot(conn, banner)
             finally:
                 conn.execute("COMMIT")
-            return pack(rendered)
+            base = pack(rendered)
+            del rendered
+            self._release(len(base))
+            return base
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -301,7 +314,7 @@ class Mirror:
 
     def _connect(self) -> sqlite3.Connection:
         self._conn_generation = self.store.file_generation
-        return read_only(self.store.path, check_same_thread=False)
+        return mirror_snapshot.connect(self.store.path, check_same_thread=False)
 
     def _current_connection(self) -> sqlite3.Connection | None:
         """The read connection, reopened when the store file was written back (caller holds the lock)."""
@@ -370,6 +383,7 @@ class Mirror:
             data = render(rendered.state, self.layout).encode("utf-8")
             base = pack(rendered)
             del rendered  # its ~100,000 small objects go before anything long-lived is made (mirror_base)
+            self._release(len(data))
             current = self._read()
             if current is not None:
                 digest = _sha(current)
@@ -388,6 +402,21 @@ class Mirror:
             self._keep_shadow(data, digest)  # after the file: a crash between leaves the shadow older, never newer
             self._wrote(base, banner, digest, wrote=True)
             return "written"
+
+    def render_report(self, banner: str | None) -> str:
+        """``render_store`` in this mirror's layout, taking turns with its renders (worker thread).
+
+        Two 10,000-item snapshots at once (a report while the file is rendered) doubled the memory
+        the process peaked at, and kept (SPEC §11 P9); one at a time costs the same CPU time.
+        """
+        with self._lock:
+            text = render_store(self.store.path, banner, self.layout)
+            self._release(len(text))
+            return text
+
+    def _release(self, size: int) -> None:
+        if self.collect_after_render and size >= COLLECT_AFTER_BYTES:
+            gc.collect()  # a few ms: the daemon keeps its start-up objects out of collections (gc.freeze)
 
     def _keep_shadow(self, data: bytes, digest: str) -> None:
         if self._shadow_hash != digest:
