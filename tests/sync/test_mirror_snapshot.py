@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import gc
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from statusd import models as m
 from statusd.store import Store, WriteContext, mirror_snapshot, workitems
 from statusd.sync import mirror_state
+from statusd.sync.markdown_model import SHORT_ID, WorkItem, short_ids
 from statusd.sync.mirror_state import snapshot
 
 
@@ -106,3 +110,36 @@ async def test_the_collector_is_paused_during_a_snapshot_and_left_as_it_was(tmp_
         finally:
             mp.undo()
             (gc.enable if was else gc.disable)()
+
+
+def _shortest_unique_prefix(ident: str, ids: list[str]) -> str:
+    others = list(ids)
+    others.remove(ident)  # a duplicate stays among the others: it keeps its whole id
+    for n in range(SHORT_ID, len(ident) + 1):
+        if not any(o.startswith(ident[:n]) for o in others):
+            return ident[:n]
+    return ident
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text("01", min_size=1, max_size=12), max_size=30) | st.lists(st.uuids().map(str), max_size=30))
+def test_short_ids_are_the_shortest_unique_prefixes_of_at_least_eight_characters(ids: list[str]) -> None:
+    assert short_ids(ids) == {ident: _shortest_unique_prefix(ident, ids) for ident in ids}
+
+
+async def test_snapshot_work_items_are_what_their_constructor_makes(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.sqlite3", machine="m") as store:
+        parent = await _item(store, item_type="project", title="p")
+        await _item(store, title="c", parent_id=parent["id"], priority="high", status="blocked")
+        state = store.read(snapshot).state
+
+    def check(nodes: tuple[WorkItem, ...]) -> None:
+        for n in nodes:
+            built = WorkItem(n.sid, n.title, n.item_type, n.priority, n.status, n.children)
+            assert (n, hash(n), repr(n), vars(n)) == (built, hash(built), repr(built), vars(built))
+            with pytest.raises(FrozenInstanceError):
+                n.title = "x"  # type: ignore[misc]
+            check(n.children)
+
+    check(state.work_items)
+    assert len(state.work_items) == 1 and len(state.work_items[0].children) == 1

@@ -60,13 +60,12 @@ def open_conflict_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-# Display order and everything a line shows, all in the work_items_open index (no table reads).
-_ITEM_COLUMNS = "id, version, parent_id, item_type, title, status, priority, depth, created_at"
+# Everything a line shows, in display order, all in the work_items_open index (no table reads).
+_ITEM_COLUMNS = "id, version, parent_id, item_type, title, status, priority"
 _LIVE = "deleted_at IS NULL AND archived_at IS NULL"
-OPEN_ITEMS_SQL = (
-    f"SELECT {_ITEM_COLUMNS} FROM work_items INDEXED BY work_items_open "
-    f"WHERE {_LIVE} AND status != 'completed' ORDER BY depth, created_at, id"
-)
+_OPEN = f"FROM work_items INDEXED BY work_items_open WHERE {_LIVE} AND status != 'completed'"
+_ORDER = "ORDER BY depth, created_at, id"
+OPEN_ITEMS_SQL = f"SELECT {_ITEM_COLUMNS} {_OPEN} {_ORDER}"
 
 
 def work_item_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -74,9 +73,9 @@ def work_item_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
     Completed work leaves the file (as it leaves a to-do list) until something under it is still
     open; otherwise a long-lived project's file would grow with every item ever finished.
-    Columns: id, version, parent_id, item_type, title, status, priority, depth, created_at; sorted by
-    depth, created_at, id. The open items come from the partial ``work_items_open`` index alone, in
-    that order (SPEC §11 P8: 10,000 open of 100,000 items without 10,000 scattered row reads).
+    Columns: id, version, parent_id, item_type, title, status, priority; sorted by depth,
+    created_at, id. The open items come from the partial ``work_items_open`` index alone, in that
+    order (SPEC §11 P8: 10,000 open of 100,000 items without 10,000 scattered row reads).
     """
     rows = conn.execute(OPEN_ITEMS_SQL).fetchall()
     have = {r[0] for r in rows}
@@ -88,15 +87,21 @@ def work_item_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         for i in range(0, len(batch), 500):
             chunk = batch[i : i + 500]
             found += conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE {_LIVE} AND id IN ({','.join('?' * len(chunk))})", chunk
+                f"SELECT depth, created_at, {_ITEM_COLUMNS} FROM work_items "
+                f"WHERE {_LIVE} AND id IN ({','.join('?' * len(chunk))})",
+                chunk,
             ).fetchall()
         ancestors += found
-        have.update(r[0] for r in found)
-        missing = {r[2] for r in found if r[2] is not None and r[2] not in have}
-    if ancestors:
-        rows += ancestors
-        rows.sort(key=itemgetter(7, 8, 0))  # two sorted runs: timsort merges them in linear time
-    return rows
+        have.update(r[2] for r in found)
+        missing = {r[4] for r in found if r[4] is not None and r[4] not in have}
+    if not ancestors:
+        return rows
+    # Only now the open items' sort keys (same index, same order): most stores need no merge.
+    keys = conn.execute(f"SELECT depth, created_at, id {_OPEN} {_ORDER}").fetchall()
+    keyed = [(k, r) for k, r in zip(keys, rows, strict=True)]
+    keyed += [((a[0], a[1], a[2]), a[2:]) for a in ancestors]
+    keyed.sort(key=itemgetter(0))  # two sorted runs: timsort merges them in linear time
+    return [r for _, r in keyed]
 
 
 def session_texts(conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[str | None, str | None]]:

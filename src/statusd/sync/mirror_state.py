@@ -84,13 +84,14 @@ def _gc_paused() -> Iterator[None]:
 def _snapshot(conn: sqlite3.Connection, banner: str | None) -> Rendered:
     ids: dict[str, dict[str, tuple[str, int]]] = {}
 
-    def shorts(section: str, rows: list[tuple[str, int]]) -> dict[str, str]:
+    def shorts(section: str, rows: list[tuple[Any, ...]]) -> dict[str, str]:
+        """Short ids of rows that start (id, version, ...)."""
         sid = short_ids([r[0] for r in rows])
-        ids[section] = {sid[ident]: (ident, version) for ident, version in rows}
+        ids[section] = {sid[r[0]]: (r[0], r[1]) for r in rows}
         return sid
 
     vrows = mirror_snapshot.vendor_rows(conn)
-    vs = shorts("vendors", [(r[0], r[1]) for r in vrows])
+    vs = shorts("vendors", vrows)
     vendors = []
     vendor_names = {}
     for ident, _v, name, status, raw in vrows:
@@ -107,7 +108,7 @@ def _snapshot(conn: sqlite3.Connection, banner: str | None) -> Rendered:
         )  # fmt: skip
 
     wrows = mirror_snapshot.work_item_rows(conn)
-    ws = shorts("work_items", [(r[0], r[1]) for r in wrows])
+    ws = shorts("work_items", wrows)
     ids["sessions"] = ids["work_items"]
     work_items = _tree(wrows, ws)
     session_rows = [r for r in wrows if r[3] == "session"]
@@ -123,7 +124,7 @@ def _snapshot(conn: sqlite3.Connection, banner: str | None) -> Rendered:
     del wrows, session_rows, texts
 
     drows = mirror_snapshot.deployment_rows(conn)
-    ds = shorts("deployments", [(r[0], r[1]) for r in drows])
+    ds = shorts("deployments", drows)
     deployments = []
     for ident, _v, ts, raw, vids, wids in drows:
         md = json.loads(raw)
@@ -138,7 +139,7 @@ def _snapshot(conn: sqlite3.Connection, banner: str | None) -> Rendered:
         )  # fmt: skip
 
     erows = mirror_snapshot.enhancement_rows(conn)
-    es = shorts("enhancements", [(r[0], r[1]) for r in erows])
+    es = shorts("enhancements", erows)
     enhancements = tuple(
         Enhancement(sid=es[r[0]], title=r[2], priority=r[3], quarter=human_quarter(r[4]), status=r[5]) for r in erows
     )
@@ -160,7 +161,7 @@ def _tree(rows: list[tuple[Any, ...]], sids: dict[str, str]) -> tuple[WorkItem, 
     children: dict[str | None, list[str]] = {}
     for r in rows:
         children.setdefault(r[2] if r[2] in by_id else None, []).append(r[0])
-    return _subtree(children, by_id, sids, None, 0)
+    return _subtree(children, by_id, sids, None, 0) if None in children else ()
 
 
 def _subtree(
@@ -172,12 +173,21 @@ def _subtree(
 ) -> tuple[WorkItem, ...]:
     # A module function, not a closure: a recursive closure is a reference cycle, and it kept every
     # row of the snapshot alive until the next full collection (SPEC §11 P9).
+    # Leaves (most items) are not called into.
     out = []
-    for ident in children.get(parent, ()):
+    for ident in children[parent]:
         r = by_id[ident]
-        kids = _subtree(children, by_id, sids, ident, depth + 1) if depth < 8 else ()
-        out.append(WorkItem(sid=sids[ident], title=r[4], item_type=r[3], priority=r[6], status=r[5], children=kids))
+        kids = _subtree(children, by_id, sids, ident, depth + 1) if depth < 8 and ident in children else ()
+        # What WorkItem(...) makes, without its frozen __init__'s seven object.__setattr__ calls.
+        item = new(WorkItem)
+        item.__dict__.update(
+            sid=sids[ident], title=r[4], item_type=r[3], priority=r[6], status=r[5], children=kids, line=0
+        )
+        out.append(item)
     return tuple(out)
+
+
+new = object.__new__
 
 
 def _conflict_text(entity: str, entity_id: str, kind: str, raw: str) -> str:
