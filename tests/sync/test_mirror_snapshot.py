@@ -143,3 +143,13 @@ async def test_snapshot_work_items_are_what_their_constructor_makes(tmp_path: Pa
 
     check(state.work_items)
     assert len(state.work_items) == 1 and len(state.work_items[0].children) == 1
+
+
+async def test_a_snapshot_for_a_render_alone_has_the_same_state_and_no_ids(tmp_path: Path) -> None:
+    async with Store(tmp_path / "s.sqlite3", machine="m") as store:
+        parent = await _item(store, item_type="project", title="p")
+        await _item(store, title="c", parent_id=parent["id"])
+        full = store.read(snapshot, "banner")
+        bare = store.read(lambda c: snapshot(c, "banner", with_ids=False))
+    assert bare.state == full.state and bare.ids == {}
+    assert set(full.ids) == {"vendors", "work_items", "sessions", "deployments", "enhancements"}

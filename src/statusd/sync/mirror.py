@@ -70,7 +70,7 @@ def render_store(store_path: Path, banner: str | None = None, layout: tuple[Bloc
     conn = mirror_snapshot.connect(store_path)
     try:
         conn.execute("BEGIN")
-        rendered = snapshot(conn, banner)
+        rendered = snapshot(conn, banner, with_ids=False)
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -58,10 +58,13 @@ def front_matter_text(value: Any) -> str | None:
     return yaml.safe_dump(value, sort_keys=True, allow_unicode=True, default_flow_style=False)
 
 
-def snapshot(conn: sqlite3.Connection, banner: str | None = None) -> Rendered:
-    """The state the file shows, read in the caller's transaction (any thread)."""
+def snapshot(conn: sqlite3.Connection, banner: str | None = None, *, with_ids: bool = True) -> Rendered:
+    """The state the file shows, read in the caller's transaction (any thread).
+
+    ``with_ids=False``: the state alone (empty ``ids``), for a render that no save is compared with.
+    """
     with _gc_paused():
-        return _snapshot(conn, banner)
+        return _snapshot(conn, banner, with_ids)
 
 
 @contextlib.contextmanager
@@ -81,13 +84,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _snapshot(conn: sqlite3.Connection, banner: str | None) -> Rendered:
+def _snapshot(conn: sqlite3.Connection, banner: str | None, with_ids: bool) -> Rendered:
     ids: dict[str, dict[str, tuple[str, int]]] = {}
 
     def shorts(section: str, rows: list[tuple[Any, ...]]) -> dict[str, str]:
         """Short ids of rows that start (id, version, ...)."""
         sid = short_ids([r[0] for r in rows])
-        ids[section] = {sid[r[0]]: (r[0], r[1]) for r in rows}
+        if with_ids:
+            ids[section] = {sid[r[0]]: (r[0], r[1]) for r in rows}
         return sid
 
     vrows = mirror_snapshot.vendor_rows(conn)
@@ -109,7 +113,8 @@ def _snapshot(conn: sqlite3.Connection, banner: str | None) -> Rendered:
 
     wrows = mirror_snapshot.work_item_rows(conn)
     ws = shorts("work_items", wrows)
-    ids["sessions"] = ids["work_items"]
+    if with_ids:
+        ids["sessions"] = ids["work_items"]
     work_items = _tree(wrows, ws)
     session_rows = [r for r in wrows if r[3] == "session"]
     texts = mirror_snapshot.session_texts(conn, [r[0] for r in session_rows]) if session_rows else {}
