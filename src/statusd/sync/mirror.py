@@ -38,7 +38,7 @@ from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document,
 from statusd.sync.markdown_parse import parse
 from statusd.sync.markdown_render import render
 from statusd.sync.mirror_base import PackedBase, apply_packed, pack, unpack
-from statusd.sync.mirror_state import Rendered, rebase, sid_lists, snapshot
+from statusd.sync.mirror_state import Rendered, gc_paused, rebase, sid_lists, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,15 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
 
 def render_store(store_path: Path, banner: str | None = None, layout: tuple[Block, ...] | None = None) -> str:
     """Render a store file's current state (opens its own read-only connection; any thread)."""
-    conn = mirror_snapshot.connect(store_path)
-    try:
-        conn.execute("BEGIN")
-        rendered = snapshot(conn, banner, with_ids=False)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    return render(rendered.state, layout)
+    with gc_paused():  # the render, too, makes only acyclic objects (SPEC §11 P8)
+        conn = mirror_snapshot.connect(store_path)
+        try:
+            conn.execute("BEGIN")
+            rendered = snapshot(conn, banner, with_ids=False)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return render(rendered.state, layout)
 
 
 async def markdown_for(store_path: Path, mirror: Mirror | None, banner: str | None) -> str:

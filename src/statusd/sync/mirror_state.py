@@ -63,12 +63,12 @@ def snapshot(conn: sqlite3.Connection, banner: str | None = None, *, with_ids: b
 
     ``with_ids=False``: the state alone (empty ``ids``), for a render that no save is compared with.
     """
-    with _gc_paused():
+    with gc_paused():
         return _snapshot(conn, banner, with_ids)
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Keep the cyclic collector out of a build that makes only acyclic objects.
 
     At 10,000 open items a snapshot allocates ~100,000 objects, and the collections they trigger
