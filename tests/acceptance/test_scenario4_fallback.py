@@ -10,6 +10,9 @@ on the DSN's port). SPEC §4.2 names the seed's ``wrote_to_cache`` ``wrote_to_st
 updates an item id it never created (``uuid4()``, version 1); here the item is created first, during
 the outage too. ``wrote_to_markdown`` means the mirror has the change scheduled (docs/decisions.md),
 so the file is polled until it shows the update (P8 measures how soon: ≤ 300 ms).
+
+The daemons run inside the test process (in its loop, or on a thread where a test stops and restarts
+one): the fallbacks happen in the daemon's start-up and tool calls, the same code as in a process.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from daemon_support import DaemonProcess, running_daemon_with, until
+from daemon_support import until
+from inprocess_support import ThreadedDaemon, inprocess_daemon
 
 UNREACHABLE = '\n[postgres]\ndsn = "postgresql://127.0.0.1:9/statusd_test"\n'
 
@@ -27,7 +31,7 @@ async def test_writes_during_database_unavailability(tmp_path: Path) -> None:
     When: an AI client updates a work item
     Then: the write lands in the local store AND the markdown file
     """
-    with running_daemon_with(tmp_path / "project", UNREACHABLE) as daemon:
+    async with inprocess_daemon(tmp_path / "project", extra_config=UNREACHABLE) as daemon:
         markdown_path = daemon.root / ".project_status.md"
         async with daemon.client("claude-code") as mcp_client:
             item = await mcp_client.call("create_work_item", item_type="task", title="Before the update")
@@ -53,9 +57,9 @@ async def test_writes_during_database_unavailability(tmp_path: Path) -> None:
         assert content.split("\n")[1].startswith("> **statusd warning:** Postgres unreachable")
 
 
-async def _project_with_vendors(root: Path) -> DaemonProcess:
+async def _project_with_vendors(root: Path) -> ThreadedDaemon:
     """A project whose mirror file shows vendor_a and vendor_b operational; its store then deleted."""
-    proc = DaemonProcess(root).start()
+    proc = ThreadedDaemon(root).start()
     async with proc.client("claude-code") as c:
         for name in ("vendor_a", "vendor_b"):
             vendor = await c.call("create_vendor", name=name)

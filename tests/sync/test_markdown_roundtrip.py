@@ -6,6 +6,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from soak import bounded
 from statusd.models import FORMATS, ITEM_TYPES, PRIORITIES
 from statusd.sync.markdown_model import (
     Conflict,
@@ -101,7 +102,7 @@ states = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=bounded(100, 3000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(states)
 def test_parse_of_render_is_the_state(state: MirrorState) -> None:
     text = render(state)
@@ -127,7 +128,7 @@ notes = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=bounded(60, 1500), deadline=None)
 @given(states, notes, st.integers(0, 6))
 def test_own_text_is_kept_byte_for_byte_in_place(state: MirrorState, note: str, at: int) -> None:
     layout = list(complete_layout((Text("# Project Status\n\n"),)))

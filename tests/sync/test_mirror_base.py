@@ -13,6 +13,7 @@ from mirror_support import mirror_env
 from sync_support import wait_for
 from test_markdown_roundtrip import sids, states
 
+from soak import bounded
 from statusd.store.mirror_snapshot import READ_CACHE_KIB
 from statusd.sync import mirror as mirror_module
 from statusd.sync.markdown_model import MirrorState, WorkItem
@@ -26,7 +27,7 @@ def _lines(items: tuple[WorkItem, ...]) -> list[object]:
     return [(n.line, _lines(n.children)) for n in items]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=bounded(60, 1500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(states, id_maps, id_maps, st.booleans(), st.integers(0, 10**5))
 def test_unpack_of_pack_is_the_rendered_state(
     state: MirrorState, items: dict[str, tuple[str, int]], vendors: dict[str, tuple[str, int]], alias: bool, line: int

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from mirror_support import MirrorEnv, mirror_env
 
+from soak import bounded
 from statusd.sync.markdown_parse import parse
 from statusd.sync.mirror import MAX_FILE_BYTES
 
-SAVES = int(os.environ.get("STATUSD_FUZZ_SAVES", "80"))
+# STATUSD_FUZZ_SAVES sets the count; else 40 in the default suite, 2,000 with STATUSD_SOAK=1.
+SAVES = int(os.environ.get("STATUSD_FUZZ_SAVES") or bounded(40, 2000))
 
 
 def mutate(rng: random.Random, text: str) -> bytes:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from soak import bounded
 from statusd import models as m
 from statusd.store import Store, WriteContext, mirror_snapshot, workitems
 from statusd.sync import mirror_state
@@ -121,7 +122,7 @@ def _shortest_unique_prefix(ident: str, ids: list[str]) -> str:
     return ident
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=bounded(100, 3000), deadline=None)
 @given(st.lists(st.text("01", min_size=1, max_size=12), max_size=30) | st.lists(st.uuids().map(str), max_size=30))
 def test_short_ids_are_the_shortest_unique_prefixes_of_at_least_eight_characters(ids: list[str]) -> None:
     assert short_ids(ids) == {ident: _shortest_unique_prefix(ident, ids) for ident in ids}

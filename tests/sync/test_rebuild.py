@@ -1,4 +1,8 @@
-"""R8 (SPEC §6): a deleted or corrupted store is moved aside and rebuilt, and the daemon keeps starting."""
+"""R8 (SPEC §6): a deleted or corrupted store is moved aside and rebuilt, and the daemon keeps starting.
+
+Each daemon runs on a thread of the test process (``ThreadedDaemon``): the rebuild happens in the
+daemon's start-up, the same code either way, and restarting a thread takes milliseconds where a
+process takes a second of interpreter and SDK start-up."""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from pathlib import Path
 
 from sync_support import pg_config, wait_for, wait_online
 
-from daemon_support import DaemonProcess, until
+from daemon_support import until
+from inprocess_support import ThreadedDaemon
 
 
-async def _seed(proc: DaemonProcess, titles: list[str]) -> None:
+async def _seed(proc: ThreadedDaemon, titles: list[str]) -> None:
     mirror = proc.root / ".project_status.md"
     async with proc.client("seed") as c:
         for title in titles:
@@ -19,7 +24,7 @@ async def _seed(proc: DaemonProcess, titles: list[str]) -> None:
     await until(lambda: mirror.exists() and titles[-1] in mirror.read_text(), what="the mirror file")
 
 
-async def _titles(proc: DaemonProcess) -> list[str]:
+async def _titles(proc: ThreadedDaemon) -> list[str]:
     async with proc.client("probe") as c:
         items = await c.call("list_work_items", limit=500)
     return sorted(i["title"] for i in items["items"])
@@ -30,7 +35,7 @@ def _git(root: Path, *args: str) -> None:
 
 
 async def test_a_deleted_store_is_rebuilt_from_the_markdown_file(tmp_path: Path) -> None:
-    proc = DaemonProcess(tmp_path / "project")
+    proc = ThreadedDaemon(tmp_path / "project")
     try:
         proc.start()
         await _seed(proc, ["alpha", "beta"])
@@ -58,7 +63,7 @@ async def test_a_deleted_store_is_rebuilt_from_the_markdown_file(tmp_path: Path)
         proc.cleanup()
 
 
-async def _committed_project(proc: DaemonProcess) -> None:
+async def _committed_project(proc: ThreadedDaemon) -> None:
     """Two items, the daemon stopped, and its status file committed to a new git repository."""
     proc.start()
     await _seed(proc, ["committed one", "committed two"])
@@ -69,7 +74,7 @@ async def _committed_project(proc: DaemonProcess) -> None:
 
 
 async def test_a_corrupt_store_is_rebuilt_from_a_working_copy_newer_than_git(tmp_path: Path) -> None:
-    proc = DaemonProcess(tmp_path / "project")
+    proc = ThreadedDaemon(tmp_path / "project")
     try:
         await _committed_project(proc)
         mirror = proc.root / ".project_status.md"
@@ -91,7 +96,7 @@ async def test_a_corrupt_store_is_rebuilt_from_a_working_copy_newer_than_git(tmp
 
 
 async def test_a_corrupt_store_is_rebuilt_from_git_when_the_working_copy_is_the_commit(tmp_path: Path) -> None:
-    proc = DaemonProcess(tmp_path / "project")
+    proc = ThreadedDaemon(tmp_path / "project")
     try:
         await _committed_project(proc)
         proc.store_path.write_bytes(b"this is not a database" * 100)
@@ -109,7 +114,7 @@ async def test_a_corrupt_store_is_rebuilt_from_git_when_the_working_copy_is_the_
 
 async def test_a_deleted_replicated_store_is_rebuilt_from_postgres(tmp_path: Path, pg_schema: tuple[str, str]) -> None:
     dsn, schema = pg_schema
-    proc = DaemonProcess(tmp_path / "project", extra_config=pg_config(dsn, schema))
+    proc = ThreadedDaemon(tmp_path / "project", extra_config=pg_config(dsn, schema))
     try:
         proc.start()
         await wait_online(proc)
@@ -158,7 +163,7 @@ async def test_a_hub_rebuild_never_overwrites_a_file_listing_what_the_hub_lacks(
     """Regression: writes that never reached Postgres (store lost before the outbox drained) were still
     in the markdown file, and the mirror's first render after the rebuild from Postgres erased them."""
     dsn, schema = pg_schema
-    proc = DaemonProcess(tmp_path / "project", extra_config=pg_config(dsn, schema))
+    proc = ThreadedDaemon(tmp_path / "project", extra_config=pg_config(dsn, schema))
     try:
         proc.start()
         await wait_online(proc)

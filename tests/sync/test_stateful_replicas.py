@@ -8,14 +8,13 @@ once quiet, every store must equal the hub and every acknowledged write must hav
 (exactly once), be kept as a conflict on the machine that made it, or have been superseded by that
 machine's own later write to the same field.
 
-Bounded for CI; ``STATUSD_SOAK=1`` runs twenty times as many examples.
+Bounded for CI (10 examples); ``STATUSD_SOAK=1`` runs 300.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -38,10 +37,10 @@ from sync_support import (
 from tcp_proxy import TcpProxy
 
 from pg_support import drop_schema, fresh_schema
+from soak import SOAK, bounded
 from statusd.daemon.service import Service
 
-SOAK = os.environ.get("STATUSD_SOAK") == "1"
-EXAMPLES = 15 * (20 if SOAK else 1)
+EXAMPLES = bounded(10, 300)
 VENDOR_NAMES = ["Acme", "ACME", "Globex"]
 FIELDS = ["title", "description", "priority", "status"]
 ENUMS = {"priority": ["critical", "high", "medium", "low"], "status": ["active", "blocked"]}

@@ -36,16 +36,19 @@ class RequestLedger(Protocol):
 
 
 def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> bytes:
-    text, payload = finite_answer(payload)  # standard JSON: never Infinity or NaN
+    text, _payload = finite_answer(payload)  # standard JSON: never Infinity or NaN
     # Key order as the SDK writes it (its per-version result models sort their fields): the parity
-    # test in tests/daemon/test_parity.py fails if an SDK upgrade changes it.
-    result = {
-        "content": [{"text": text, "type": "text"}],
-        "isError": is_error,
-        "structuredContent": payload,
-    }
-    message = {"jsonrpc": "2.0", "id": ident, "result": result}
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False).encode() + b"\n"
+    # test in tests/daemon/test_parity.py fails if an SDK upgrade changes it. ``structuredContent``
+    # is the payload's JSON text itself (same separators and options), so the payload is encoded
+    # once rather than twice: a 99-node subtree answer is ~37 KB and each encoding ~0.2 ms.
+    head = _dumps({"jsonrpc": "2.0", "id": ident})[:-1]
+    content = _dumps([{"text": text, "type": "text"}])
+    flag = "true" if is_error else "false"
+    return f'{head},"result":{{"content":{content},"isError":{flag},"structuredContent":{text}}}}}\n'.encode()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
 
 
 def _lone_surrogate(*texts: object) -> bool:
