@@ -70,7 +70,7 @@ async def _import_offline(settings: Settings, source: str, path: Path, dry_run: 
     from statusd.errors import ValidationError
     from statusd.store import Store, WriteContext
     from statusd.sync import importers
-    from statusd.sync.importers import apply
+    from statusd.sync.importers import apply, runner
 
     try:
         plan = importers.read_plan(source, path)
@@ -86,7 +86,7 @@ async def _import_offline(settings: Settings, source: str, path: Path, dry_run: 
                 progress.update(task, completed=done, total=total)
 
             options = apply.Options(dry_run=dry_run, progress=report)
-            result: dict[str, Any] = await apply.apply_plan(st.write, WriteContext(actor="statusd-cli"), plan, options)
+            result = await runner.apply_plan(st, WriteContext(actor="statusd-cli"), plan, options)
     return result
 
 

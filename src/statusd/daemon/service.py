@@ -29,12 +29,15 @@ from statusd.progress import Progress
 from statusd.store import Store, WriteContext, conflicts, entities, outbox
 from statusd.store import schema as store_schema
 from statusd.store.entities import ENTITIES
+from statusd.store.import_runs import ImportInProgressError
 
 if TYPE_CHECKING:
     from statusd.sync.mirror import Mirror
     from statusd.sync.replicator import Replicator
 
 log = logging.getLogger(__name__)
+
+_ID_FIELDS = ("id", "parent_id", "work_item_id", "depends_on_id")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -101,7 +104,12 @@ class Service:
         ticket = self.replicator.open_ticket(ctx) if self.replicator and self.write_mode == "confirmed" else None
         ctx.confirming = ticket is not None
         try:
-            result = await self.store.write(fn, ctx, *args, **kw)
+            try:
+                result = await self.store.write(fn, ctx, *args, **kw)
+            except ImportInProgressError as exc:  # name what the call asked to touch
+                named = {f: getattr(args[0], f, None) for f in _ID_FIELDS} if args else {}
+                exc.details["ids"] = {f: v for f, v in named.items() if isinstance(v, str)}
+                raise
             call.warnings.extend(ctx.warnings)
             if self.replicator is None:
                 call.sync = "local_only"
@@ -159,6 +167,8 @@ class Service:
             "write_mode": self.write_mode if self.replicator is not None else None,
             "postgres": hub,
             "pending_outbox": pending[0],
+            # Of those, operations of an import still running: they are sent once it is done.
+            "held_for_import": self.store.read(outbox.held_count),
             "oldest_pending_at": pending[1],
             "last_push_at": hub["last_push_at"] if hub else None,
             "last_pull_at": hub["last_pull_at"] if hub else None,

@@ -17,6 +17,7 @@ from statusd import models as m
 from statusd.errors import ValidationError, VersionMismatchError
 from statusd.progress import in_batches
 from statusd.store import (
+    WriteContext,
     configuration,
     conflicts,
     dependencies,
@@ -216,18 +217,20 @@ async def _migrate_legacy_markdown(svc: Service, a: m.MigrateLegacyArgs, call: C
 
 async def _import_tasks(svc: Service, a: m.ImportTasksArgs, call: Call) -> dict[str, Any]:
     from statusd.sync import importers
-    from statusd.sync.importers import apply
+    from statusd.sync.importers import apply, runner
 
     try:
         plan = await asyncio.to_thread(importers.read_plan, a.source, a.path)
     except (OSError, ValueError) as exc:  # missing, unreadable, a NUL in the path, …
         raise ValidationError.one("path", str(exc)) from None
     options = apply.Options(dry_run=a.dry_run, progress=_threadsafe(call.progress))
-    try:
-        return await svc.write(call, apply.run, plan, options)
-    except apply.DryRun as dry:
-        call.sync = "local_only"
-        return dry.report
+    ctx = WriteContext(actor=call.actor)
+    result = await runner.apply_plan(svc.store, ctx, plan, options)
+    call.warnings.extend(ctx.warnings)
+    # Chunked: the run's operations leave only once it is done, so there is no one transaction to
+    # confirm; they are queued (the replicator is woken by the last commit).
+    call.sync = "local_only" if a.dry_run or svc.replicator is None else "queued"
+    return result
 
 
 def _threadsafe(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:

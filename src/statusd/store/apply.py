@@ -17,10 +17,11 @@ import sqlite3
 from typing import Any
 
 from statusd.models import new_id
-from statusd.store import deployments, history
+from statusd.store import deployments, history, import_runs
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
+from statusd.store.import_runs import fix_descendant_depths
 from statusd.store.outbox import has_pending, known_op_ids, pending_for, set_meta
 from statusd.store.set_aside import reopen_resolution, set_aside, withdraw_create
 
@@ -61,7 +62,7 @@ def apply_state(
         [ent.dumps(row[c]) if c in entity.json_fields and row[c] is not None else row[c] for c in cols],
     )
     if entity is WORK_ITEM and current is not None and current["depth"] != row["depth"]:
-        _fix_descendant_depths(conn, ident, row["depth"])
+        fix_descendant_depths(conn, ident, row["depth"])
     if entity_name == "deployment":
         deployments.index_links(conn, row)
     ctx.changed_entities.add(entity_name)
@@ -72,17 +73,6 @@ def _depth(conn: sqlite3.Connection, parent_id: str | None) -> int:
         return 0
     row = conn.execute("SELECT depth FROM work_items WHERE id = ?", (parent_id,)).fetchone()
     return 0 if row is None else int(row[0]) + 1
-
-
-def _fix_descendant_depths(conn: sqlite3.Connection, ident: str, depth: int) -> None:
-    conn.execute(
-        """WITH RECURSIVE sub(id, d) AS (
-               SELECT id, ? + 1 FROM work_items WHERE parent_id = ?
-               UNION ALL SELECT w.id, sub.d + 1 FROM work_items w JOIN sub ON w.parent_id = sub.id WHERE sub.d < 64)
-           UPDATE work_items SET depth = (SELECT d FROM sub WHERE sub.id = work_items.id)
-           WHERE id IN (SELECT id FROM sub)""",
-        (depth, ident),
-    )
 
 
 def record_remote_history(conn: sqlite3.Connection, change: dict[str, Any]) -> None:
@@ -106,8 +96,12 @@ def apply_pulled(conn: sqlite3.Connection, ctx: WriteContext, changes: list[dict
     """Apply one batch of pulled changes and advance the cursor in the same transaction.
 
     A change whose operation id is already in the history is this machine's own (or was pulled
-    before): its verdict already brought the hub's state, so it is skipped.
+    before): its verdict already brought the hub's state, so it is skipped. While an import runs,
+    nothing is applied and the cursor stays (-1 is returned): a pulled change to a row the import
+    holds would be lost to its rollback; the replicator pulls again once the run is over.
     """
+    if import_runs.active(conn):
+        return -1
     applied = 0
     known = known_op_ids(conn, [c["op_id"] for c in changes if c.get("op_id")])
     for change in changes:

@@ -26,7 +26,7 @@ import anyio
 
 from statusd import pidlock
 from statusd.models import now_iso
-from statusd.store import configuration, schema, sqlite_errors
+from statusd.store import configuration, import_runs, schema, sqlite_errors
 from statusd.store.context import WriteContext
 
 __all__ = ["Store", "WriteContext"]
@@ -155,6 +155,8 @@ class Store:
                 max_workers=HEAVY_READERS, thread_name_prefix="statusd-reader", initializer=_lower_priority
             )
             self.write_sync(configuration.ensure, WriteContext(actor="statusd", machine=self.machine), self.project)
+            # An import the last process left running (kill -9) is rolled back before anyone reads.
+            import_runs.recover(self.reader, self.write_sync, self.machine)
         except BaseException:
             self.close()
             raise
@@ -308,7 +310,10 @@ class Store:
         ctx.machine = ctx.machine or self.machine
         ctx.replicated = self.replicated
         ctx.now = self.clock()
-        with sqlite_errors.mapped(self.path):
+        relaxed = not ctx.durable and self.synchronous.upper() == "FULL"
+        with sqlite_errors.mapped(self.path, conn=conn):
+            if relaxed:
+                conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, ctx, *args, **kw)
@@ -320,6 +325,9 @@ class Store:
                     with contextlib.suppress(sqlite3.Error):  # never hide the error that got us here
                         conn.execute("ROLLBACK")
                 raise
+            finally:
+                if relaxed:
+                    conn.execute("PRAGMA synchronous=FULL")
         return result
 
     # --- a store file removed or replaced under the running daemon ------------------------------

@@ -251,10 +251,10 @@ def _queue(
     op_id = op_id or new_id()
     conn.execute(
         "INSERT INTO outbox(op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via, "
-        "asserts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "asserts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             op_id, entity.name, ident, base_version, new_version, encoded_changes, ctx.now, ctx.actor, ctx.via,
-            None if asserts is None else dumps(asserts),
+            None if asserts is None else dumps(asserts), ctx.import_run,
         ),
     )  # fmt: skip
     ctx.op_ids.append(op_id)

@@ -12,10 +12,28 @@ from statusd.store.db import WriteContext
 from statusd.store.entities import VENDOR, WORK_ITEM
 
 
-def items_from_source(conn: sqlite3.Connection, source: str) -> list[dict[str, Any]]:
-    """Every work item (deleted ones included) whose ``metadata.source`` is ``source``, decoded."""
-    rows = conn.execute(f"{WORK_ITEM.select} WHERE json_extract(metadata, '$.source') = ?", (source,)).fetchall()
-    return [ent.decode(WORK_ITEM, raw) for raw in rows]
+def source_keys(conn: sqlite3.Connection, source: str) -> list[tuple[str, Any]]:
+    """(id, metadata.source_key) of every work item (deleted ones included) imported from ``source``."""
+    sql = (
+        "SELECT id, json_extract(metadata, '$.source_key') FROM work_items WHERE json_extract(metadata, '$.source') = ?"
+    )
+    return list(conn.execute(sql, (source,)))
+
+
+def last_history_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history").fetchone()[0])
+
+
+def dependency_changes_since(conn: sqlite3.Connection, seq: int) -> tuple[int, list[tuple[str, str, str]]]:
+    """(last history seq, live edges changed after ``seq``): what other writers added since."""
+    last = last_history_seq(conn)
+    rows = conn.execute(
+        "SELECT d.work_item_id, d.depends_on_id, d.dependency_type FROM (SELECT DISTINCT entity_id FROM history "
+        "WHERE seq > ? AND seq <= ? AND entity = 'dependency') h JOIN dependencies d ON d.id = h.entity_id "
+        "WHERE d.deleted_at IS NULL",
+        (seq, last),
+    ).fetchall()
+    return last, list(rows)
 
 
 def live_items(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -48,13 +66,15 @@ def record_import_conflict(
     fields: dict[str, Any],
     local_op: dict[str, Any],
     remote_version: int,
-) -> None:
+) -> str:
     """Keep a clash between a re-import and statusd's own change as an open ``import`` conflict."""
+    ident = new_id()
     conn.execute(
         "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
         "VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
-        (new_id(), WORK_ITEM.name, item_id, ent.dumps(fields), json.dumps(local_op), remote_version, ctx.now),
+        (ident, WORK_ITEM.name, item_id, ent.dumps(fields), json.dumps(local_op), remote_version, ctx.now),
     )
+    return ident
 
 
 # --- the markdown mirror's import and the legacy STATUS.md migration ---------------------------

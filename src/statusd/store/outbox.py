@@ -13,14 +13,41 @@ from typing import Any
 
 from statusd.store.db import WriteContext
 
+_OP_COLUMNS = "seq, op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via, asserts"
+
+
+def held_runs(conn: sqlite3.Connection) -> list[str]:
+    """Import runs not yet done: their operations (and later ones on the same entities) wait."""
+    sql = "SELECT id FROM import_runs WHERE state != 'done' AND state != 'rolled_back'"
+    return [r[0] for r in conn.execute(sql)]
+
 
 def pending_ops(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    """The first ``limit`` operations in push order (``asserts`` is local: the hub ignores it)."""
+    """The first ``limit`` pushable operations in push order (``asserts`` is local: the hub ignores it).
+
+    An operation of an import run that is not done yet is held back, and so is any later operation
+    on an entity such an operation changes: per entity, the order stays the order of the outbox.
+    The held rows are never scanned: free operations and those of done runs are read by index
+    (``outbox_run``) and merged.
+    """
+    held = held_runs(conn)
     rows = conn.execute(
-        "SELECT seq, op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via, asserts "
-        "FROM outbox ORDER BY seq LIMIT ?",
-        (limit,),
+        f"SELECT {_OP_COLUMNS} FROM outbox WHERE run_id IS NULL ORDER BY seq LIMIT ?", (limit,)
     ).fetchall()
+    finished = conn.execute(
+        "SELECT r.id FROM import_runs r WHERE r.state = 'done' "
+        "AND EXISTS (SELECT 1 FROM outbox o WHERE o.run_id = r.id)"
+    ).fetchall()
+    if finished:
+        for (run_id,) in finished:
+            rows += conn.execute(
+                f"SELECT {_OP_COLUMNS} FROM outbox WHERE run_id = ? ORDER BY seq LIMIT ?", (run_id, limit)
+            ).fetchall()
+        rows = sorted(rows)[:limit]
+    if held:
+        marks = ", ".join("?" * len(held))
+        behind = f"SELECT 1 FROM outbox WHERE entity_id = ? AND seq < ? AND run_id IN ({marks}) LIMIT 1"
+        rows = [r for r in rows if conn.execute(behind, (r[3], r[0], *held)).fetchone() is None]
     return [
         {
             "seq": r[0],
@@ -52,9 +79,18 @@ def has_pending(conn: sqlite3.Connection, entity_id: str) -> bool:
 
 
 def summary(conn: sqlite3.Connection) -> tuple[int, str | None]:
-    """(pending operations, when the oldest was queued)."""
+    """(pending operations, when the oldest was queued); held ones included (see :func:`held_count`)."""
     row = conn.execute("SELECT COUNT(*), MIN(created_at) FROM outbox").fetchone()
     return int(row[0]), row[1]
+
+
+def held_count(conn: sqlite3.Connection) -> int:
+    """Pending operations of import runs not yet done: they leave only once their run is."""
+    held = held_runs(conn)
+    if not held:
+        return 0
+    marks = ", ".join("?" * len(held))
+    return int(conn.execute(f"SELECT COUNT(*) FROM outbox WHERE run_id IN ({marks})", held).fetchone()[0])
 
 
 def known_op_ids(conn: sqlite3.Connection, op_ids: Iterable[str]) -> set[str]:

@@ -234,6 +234,72 @@ def _outbox_actor(conn: sqlite3.Connection) -> None:
     )
 
 
+# Held by a running import (docs/decisions.md, 2026-11-30): an entity the run created or changed,
+# while the run is neither done nor rolled back. The import's own chunk transactions set the meta
+# row ``import_writing`` (never committed), so these guards let only them through.
+_HELD = (
+    "EXISTS (SELECT 1 FROM import_run_rows j JOIN import_runs r ON r.id = j.run_id "
+    "WHERE j.entity_id = {x} AND r.state IN ('running', 'rolling_back'))"
+)
+_NOT_IMPORTING = "NOT EXISTS (SELECT 1 FROM meta WHERE key = 'import_writing')"
+
+
+def _guard(name: str, timing: str, table: str, when: str, message: str) -> str:
+    return (
+        f"CREATE TRIGGER {name} {timing} ON {table} WHEN ({when}) AND {_NOT_IMPORTING} "
+        f"BEGIN SELECT RAISE(ABORT, 'statusd:import_in_progress:{message}'); END"
+    )
+
+
+def _import_runs(conn: sqlite3.Connection) -> None:
+    # An import commits in short chunks so other writers are served between them; this journal
+    # (every entity a run created, the pre-image of every row it changed) lets it still be all or
+    # nothing: a failed, cancelled or crashed run is rolled back from it. Outbox rows carry their
+    # run, and the replicator holds them back until the run is done.
+    _run_script(
+        conn,
+        """
+        CREATE TABLE import_runs (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            path TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            state TEXT NOT NULL,
+            reason TEXT
+        );
+        CREATE INDEX import_runs_state ON import_runs(state) WHERE state != 'done' AND state != 'rolled_back';
+        CREATE TABLE import_run_rows (
+            run_id TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            pre_image TEXT,
+            PRIMARY KEY (entity_id, run_id)
+        );
+        CREATE INDEX import_run_rows_run ON import_run_rows(run_id);
+        ALTER TABLE outbox ADD COLUMN run_id TEXT;
+        CREATE INDEX outbox_run ON outbox(run_id, seq)
+        """,
+    )
+    held = _HELD.format
+    for statement in (
+        _guard("import_guard_item_update", "BEFORE UPDATE", "work_items",
+               f"{held(x='OLD.id')} OR (NEW.parent_id IS NOT OLD.parent_id AND {held(x='NEW.parent_id')})",
+               "work_item"),
+        _guard("import_guard_item_delete", "BEFORE DELETE", "work_items", held(x="OLD.id"), "work_item"),
+        _guard("import_guard_item_child", "BEFORE INSERT", "work_items",
+               f"NEW.parent_id IS NOT NULL AND {held(x='NEW.parent_id')}", "parent"),
+        _guard("import_guard_edge_insert", "BEFORE INSERT", "dependencies",
+               f"{held(x='NEW.work_item_id')} OR {held(x='NEW.depends_on_id')}", "dependency"),
+        _guard("import_guard_edge_update", "BEFORE UPDATE", "dependencies",
+               f"{held(x='OLD.id')} OR {held(x='NEW.work_item_id')} OR {held(x='NEW.depends_on_id')}", "dependency"),
+        _guard("import_guard_edge_delete", "BEFORE DELETE", "dependencies", held(x="OLD.id"), "dependency"),
+        _guard("import_guard_conflict", "BEFORE UPDATE", "conflicts", held(x="OLD.id"), "conflict"),
+    ):  # fmt: skip
+        conn.execute(statement)
+
+
 def _open_items_index(conn: sqlite3.Connection) -> None:
     # The mirror shows the open items (SPEC §9): at 100,000 items, 10,000 open, reading them through
     # this index alone, already in display order, replaces 10,000 scattered table-row reads (SPEC §11
@@ -256,7 +322,8 @@ MIGRATIONS: list[Migration] = [
     ("0005_machine_id", _machine_id),
     ("0006_conflict_reasons", _conflict_reasons),
     ("0007_outbox_actor", _outbox_actor),
-    ("0008_open_items_index", _open_items_index),
+    ("0008_import_runs", _import_runs),
+    ("0009_open_items_index", _open_items_index),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -54,13 +54,28 @@ _REASONS: dict[int, tuple[str, str]] = {
 }
 
 
-def translate(exc: sqlite3.Error, path: Path | str, *, reading: bool = False) -> StatusdError | None:
+IMPORT_GUARD = "statusd:import_in_progress"  # the text of the import guards' RAISE (schema 0008)
+
+
+def translate(
+    exc: sqlite3.Error, path: Path | str, *, reading: bool = False, conn: sqlite3.Connection | None = None
+) -> StatusdError | None:
     """The statusd error for a SQLite failure of the store itself, or None for anything else.
 
     ``reading``: the read connection is query-only, so "read-only" there means a read function
-    tried to write — a bug, not an unavailable store.
+    tried to write — a bug, not an unavailable store. ``conn`` (out of its transaction): where to
+    look up the running import when an import guard refused the write.
     """
     code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.IntegrityError) and str(exc).startswith(IMPORT_GUARD):
+        from statusd.store import import_runs
+
+        if conn is not None and not conn.in_transaction:
+            return import_runs.in_progress_error(conn, str(exc))
+        return import_runs.ImportInProgressError(
+            "an import that is still running holds this entity; retry after it finishes",
+            {"reason": "import_in_progress", "entity": str(exc).rpartition(":")[2]},
+        )
     if code is None or (reading and code & 0xFF == sqlite3.SQLITE_READONLY):
         return None
     known = _REASONS.get(code & 0xFF)
@@ -73,13 +88,14 @@ def translate(exc: sqlite3.Error, path: Path | str, *, reading: bool = False) ->
 
 
 @contextlib.contextmanager
-def mapped(path: Path | str, *, reading: bool = False) -> Iterator[None]:
+def mapped(path: Path | str, *, reading: bool = False, conn: sqlite3.Connection | None = None) -> Iterator[None]:
     """Re-raise the store's own SQLite failures as ``UnavailableError``; let everything else through."""
     try:
         yield
     except sqlite3.Error as exc:
-        err = translate(exc, path, reading=reading)
+        err = translate(exc, path, reading=reading, conn=conn)
         if err is None:
             raise
-        log.warning("store unavailable: %s (%s)", err.message, err.details["sqlite_error"])
+        if "sqlite_error" in err.details:
+            log.warning("store unavailable: %s (%s)", err.message, err.details["sqlite_error"])
         raise err from exc

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext, mirror_snapshot
+from statusd.store import Store, WriteContext, import_runs, mirror_snapshot
 from statusd.sync.atomic_write import write_atomically
 from statusd.sync.markdown_import import ImportResult
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
@@ -230,6 +230,9 @@ class Mirror:
         clients' first calls build the SDK's long-lived caches beside them, the arenas can never be
         returned (SPEC §11 P9). Before the socket serves, nothing else allocates.
         """
+        if self.store.read(import_runs.active):
+            self._dirty.set()  # the writer task waits for the import to finish, as for any change
+            return
         self._dirty.clear()
         try:
             self._after_render(await asyncio.to_thread(self._render_and_write))
@@ -336,6 +339,12 @@ class Mirror:
         while True:
             await self._dirty.wait()
             await asyncio.sleep(COALESCE_S)
+            if self.store.read(import_runs.active):
+                # An import commits in chunks: the file shows it once it is done (or rolled back),
+                # never half of it, and is not re-rendered for every chunk (decisions, 2026-11-30).
+                # The run's last commit tells the listeners again.
+                self._dirty.clear()
+                continue
             if not self.healthy:
                 self._dirty.clear()
                 await self._wait_healthy()

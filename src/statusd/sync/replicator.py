@@ -433,7 +433,8 @@ class Replicator:
                 own = self.store.read(outbox.known_op_ids, [r[7] for r in ready if r[7]])
                 changes = [_change(r) for r in ready if r[7] is None or r[7] not in own]
                 if changes or len(own) >= OWN_ECHOES_BEFORE_SAVING:
-                    await self.store.write(apply.apply_pulled, _ctx(), changes, new_cursor)
+                    if await self.store.write(apply.apply_pulled, _ctx(), changes, new_cursor) < 0:
+                        return True  # an import is running: pull again soon, once it is over
                     self._cursor = None
                 else:
                     self._cursor = new_cursor  # only our own changes came back: nothing to write

@@ -11,13 +11,13 @@ from importer_support import BACKLOG, BEADS, TASKMASTER_TAGGED, get_item, list_i
 
 from statusd import models as m
 from statusd.store import Store, WriteContext, conflicts, dependencies, report
-from statusd.sync.importers import apply, read_plan
+from statusd.sync.importers import apply, read_plan, runner
 
 
 async def run_import(store: Store, source: str, path: Path, **options: Any) -> dict[str, Any]:
     plan = read_plan(source, path)
-    result: dict[str, Any] = await apply.apply_plan(
-        store.write, WriteContext(actor="importer"), plan, apply.Options(**options)
+    result: dict[str, Any] = await runner.apply_plan(
+        store, WriteContext(actor="importer"), plan, apply.Options(**options)
     )
     return result
 

@@ -28,7 +28,7 @@ def test_finds_the_jsonl_from_the_project_the_beads_dir_or_the_file() -> None:
 def test_priorities(value: int, expected: str) -> None:
     assert beads.map_priority(value) == (expected, True)
     assert beads.map_priority(f"P{value}") == (expected, True)
-    assert beads.map_priority(None) == ("medium", True)
+    assert beads.map_priority(None) == ("critical", True)  # beads reads a missing priority as 0
     assert beads.map_priority(9) == ("medium", False)
 
 

@@ -15,7 +15,7 @@ from importer_support import BEADS
 from statusd import models as m
 from statusd.errors import CycleDetectedError
 from statusd.store import Store, WriteContext, dependencies, workitems
-from statusd.sync.importers import apply, export, read_plan
+from statusd.sync.importers import apply, export, read_plan, runner
 
 BEADS_STATUSES = {"open", "in_progress", "blocked", "deferred", "closed", "hooked", "pinned"}
 
@@ -43,7 +43,7 @@ async def export_then_import(source: Store, tmp: Path) -> tuple[str, Store]:
     (tmp / "issues.jsonl").write_text(text)
     target = Store(tmp / "target.sqlite3", machine="m2")
     target.open()
-    await apply.apply_plan(target.write, WriteContext(actor="t"), read_plan("beads", tmp), apply.Options())
+    await runner.apply_plan(target, WriteContext(actor="t"), read_plan("beads", tmp), apply.Options())
     return text, target
 
 
@@ -112,7 +112,7 @@ async def test_export_then_import_reproduces_titles_priorities_statuses_hierarch
 
 async def test_an_imported_beads_project_survives_export_and_reimport(tmp_path: Path) -> None:
     async with Store(tmp_path / "a.sqlite3", machine="m1") as source:
-        await apply.apply_plan(source.write, WriteContext(actor="t"), read_plan("beads", BEADS), apply.Options())
+        await runner.apply_plan(source, WriteContext(actor="t"), read_plan("beads", BEADS), apply.Options())
         text, target = await export_then_import(source, tmp_path)
         try:
             assert_valid_beads(text)
@@ -124,8 +124,8 @@ async def test_an_imported_beads_project_survives_export_and_reimport(tmp_path: 
                 "dependencies"
             ]
             before = snapshot(source)
-            again = await apply.apply_plan(
-                source.write, WriteContext(actor="t"), read_plan("beads", tmp_path), apply.Options()
+            again = await runner.apply_plan(
+                source, WriteContext(actor="t"), read_plan("beads", tmp_path), apply.Options()
             )
             # Back into the store it came from: the same items (only where-from metadata moves on).
             assert (again["created"], again["conflicts"]) == (0, []) and snapshot(source) == before

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from statusd.store import Store, WriteContext
-from statusd.sync.importers import apply, read_plan
+from statusd.sync.importers import apply, read_plan, runner
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=30)
@@ -39,7 +39,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 
 async def apply_to(store: Store, source: str, path: Path) -> None:
     plan = read_plan(source, path)
-    report = await apply.apply_plan(store.write, WriteContext(actor="fuzz"), plan, apply.Options())
+    report = await runner.apply_plan(store, WriteContext(actor="fuzz"), plan, apply.Options())
     assert report["created"] + report["updated"] + report["unchanged"] == len(plan.items)
 
 

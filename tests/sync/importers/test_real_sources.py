@@ -11,7 +11,7 @@ import pytest
 from importer_support import FIXTURES, list_items
 
 from statusd.store import Store, WriteContext
-from statusd.sync.importers import apply, export, read_plan
+from statusd.sync.importers import apply, export, read_plan, runner
 
 REAL = FIXTURES / "real"
 
@@ -34,7 +34,7 @@ CASES: list[tuple[str, str, set[str]]] = [
 async def run(store: Store, kind: str, path: Path, **options: Any) -> dict[str, Any]:
     plan = read_plan(kind, path)
     opts = apply.Options(**options)
-    result: dict[str, Any] = await apply.apply_plan(store.write, WriteContext(actor="stranger"), plan, opts)
+    result: dict[str, Any] = await runner.apply_plan(store, WriteContext(actor="stranger"), plan, opts)
     return result
 
 

@@ -1,9 +1,10 @@
-"""Apply a :class:`Plan` to the store: one writer transaction, all or nothing.
+"""Apply a :class:`Plan` to the store in short chunks, all or nothing (docs/decisions.md 2026-11-30).
 
-The narrow interface is ``run(conn, ctx, plan, options) -> report``, a transaction body for
-``Store.write`` (``apply_plan`` runs it and turns a dry run's rollback back into its report). The
-shared migration machinery can later wrap exactly that: dry run, failure injection and progress
-are options here, so nothing else is needed from outside.
+:class:`Importer` holds one run's state; its ``*_chunk`` methods are transaction bodies for
+``Store.write``, each a few hundred records, so other clients' writes are served between them.
+Every chunk journals what it creates and the pre-image of what it changes
+(:mod:`statusd.store.import_runs`); :mod:`.runner` strings the chunks together, marks the run
+done, or rolls it back from the journal on any failure.
 
 Re-import is keyed on ``(metadata.source, metadata.source_key)``. Each item remembers, in
 ``metadata.import_state``, a fingerprint of every field as the import last wrote it and the
@@ -15,11 +16,9 @@ store's, ``base`` what the previous import wrote), settled with ``resolve_confli
 
 from __future__ import annotations
 
-import inspect
 import os
 import sqlite3
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,26 +26,17 @@ from statusd import models as m
 from statusd.errors import CycleDetectedError, DepthLimitError, StatusdError, ValidationError
 from statusd.models import MAX_DEPTH
 from statusd.store import entities as ent
-from statusd.store import history, imports, workitems
+from statusd.store import history, import_runs, imports, workitems
 from statusd.store.db import WriteContext
 from statusd.store.entities import WORK_ITEM
 from statusd.sync.importers import edges
-from statusd.sync.importers.plan import IMPORT_STATE, Plan, PlannedItem, fingerprint
+from statusd.sync.importers.plan import IMPORT_STATE, Plan, PlannedEdge, PlannedItem, fingerprint
 
 Progress = Callable[[int, int], None]
-YIELD_EVERY = 250
 
 
 class ImportAborted(StatusdError):
     """A failure injected for tests, or the caller's cancellation, ended the import; nothing was written."""
-
-
-class DryRun(StatusdError):
-    """Raised inside the import transaction to roll it back; carries the report (never leaves apply_plan)."""
-
-    def __init__(self, report: dict[str, Any]) -> None:
-        super().__init__("dry run")
-        self.report = report
 
 
 def _env_int(name: str) -> int | None:
@@ -75,90 +65,109 @@ class _Report:
     warnings: list[str] = field(default_factory=list)
 
 
-def run(conn: sqlite3.Connection, ctx: WriteContext, plan: Plan, options: Options) -> dict[str, Any]:
-    """The transaction body; with ``dry_run`` it raises to roll back (see :func:`apply_plan`)."""
-    ctx.via = "migration"
-    report = _Report(warnings=list(plan.warnings))
-    existing = _existing(conn, plan.source)
-    ids: dict[str, str] = {}
-    depths: dict[str, int] = {}  # depth of every item this run placed, so children need no lookup
-    total = len(plan.items) + len(plan.edges)
-    step = max(1, total // 100)
-    for done, item in enumerate(plan.items, start=1):
-        if options.fail_after is not None and done > options.fail_after:
-            raise ImportAborted(
-                f"import aborted: failure injected after {options.fail_after} items; nothing was written"
-            )
-        ids[item.key] = _apply_item(conn, ctx, item, existing.get(item.key), ids, depths, report)
-        if done % YIELD_EVERY == 0:
-            time.sleep(0)  # hand the GIL to the loop thread: other clients' reads go on during an import
-            if ctx.cancel_requested:
-                raise ImportAborted("import cancelled by the caller; nothing was written")
-        if options.progress is not None and (done % step == 0 or done == len(plan.items)):
-            options.progress(done, total)
-    on_edge = None
-    if options.progress is not None:
-        progress, offset = options.progress, len(plan.items)
+class Importer:
+    """One run of a plan: what earlier chunks placed, and the report so far."""
 
-        def on_edge(n: int) -> None:
-            if n % step == 0:
-                progress(offset + n, total)
+    def __init__(self, plan: Plan, options: Options, run_id: str) -> None:
+        self.plan = plan
+        self.options = options
+        self.run_id = run_id
+        self.report = _Report(warnings=list(plan.warnings))
+        self.known: dict[str, str] = {}  # source key -> id of the item an earlier import made
+        self.ids: dict[str, str] = {}
+        self.depths: dict[str, int] = {}  # depth of every item this run placed, so children need no lookup
+        self.graph: dict[str, set[str]] = {}
+        self.history_mark = 0
+        self.done = 0
+        self.total = len(plan.items) + len(plan.edges)
+        self.step = max(1, self.total // 100)
 
-    counts = edges.apply(conn, ctx, plan.edges, ids, report.warnings, on_edge)
-    report.edges_created, report.edges_unchanged = counts
-    planned = {item.key for item in plan.items}
-    for key, origin in plan.gone:
-        row = existing.get(key)
-        if row is not None and key not in planned:
-            _delete_gone(conn, ctx, row, origin, report)
-    if options.progress is not None:
-        options.progress(total, total)
-    result = {
-        "source": plan.source,
-        "path": plan.path,
-        "dry_run": options.dry_run,
-        "records_read": plan.records_read,
-        "created": report.created,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "deleted": report.deleted,
-        "skipped": len(plan.skips),
-        "skips": [s.as_dict() for s in plan.skips],
-        "conflicts": report.conflicts,
-        "dependencies": {"created": report.edges_created, "unchanged": report.edges_unchanged},
-        "import_warnings": report.warnings,  # the envelope owns "warnings" (SPEC §4.2)
-    }
-    if options.dry_run:
-        raise DryRun(result)
-    return result
+    # --- reads, outside the writer ------------------------------------------------------------
 
+    def locate(self, conn: sqlite3.Connection) -> None:
+        """Which items earlier imports of this source made (ids only: chunks read each row afresh)."""
+        for ident, key in imports.source_keys(conn, self.plan.source):
+            if isinstance(key, str):
+                self.known.setdefault(key, ident)
 
-def apply_plan(write: Callable[..., Any], ctx: WriteContext, plan: Plan, options: Options) -> Any:
-    """Call ``write(run, ctx, plan, options)`` (``Store.write`` or ``write_sync``) and turn a dry run's
-    rollback back into its report. Awaitable when ``write`` is."""
-    try:
-        outcome = write(run, ctx, plan, options)
-    except DryRun as dry:
-        return dry.report
-    if inspect.isawaitable(outcome):
+    def read_graph(self, conn: sqlite3.Connection) -> None:
+        """Every live "waits for" edge, and where the history stood: chunks catch up from there."""
+        self.history_mark = imports.last_history_seq(conn)
+        self.graph = edges.waits_graph(conn)
 
-        async def finish() -> dict[str, Any]:
-            try:
-                return dict(await outcome)
-            except DryRun as dry:
-                return dry.report
+    # --- transaction bodies -------------------------------------------------------------------
 
-        return finish()
-    return outcome
+    def _enter(self, conn: sqlite3.Connection, ctx: WriteContext) -> None:
+        ctx.via = "migration"
+        ctx.import_run = self.run_id
+        import_runs.guard_on(conn)
 
+    def items_chunk(self, conn: sqlite3.Connection, ctx: WriteContext, items: Sequence[PlannedItem]) -> None:
+        self._enter(conn, ctx)
+        fail_after = self.options.fail_after
+        for item in items:
+            if fail_after is not None and self.done >= fail_after:
+                raise ImportAborted(f"import aborted: failure injected after {fail_after} items; nothing was written")
+            self.done += 1
+            self.ids[item.key] = _apply_item(conn, ctx, self, item, self._earlier(conn, item.key))
+            self._progress(self.done == len(self.plan.items))
+        import_runs.guard_off(conn)
 
-def _existing(conn: sqlite3.Connection, source: str) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for row in imports.items_from_source(conn, source):
-        key = (row["metadata"] or {}).get("source_key")
-        if isinstance(key, str):
-            out.setdefault(key, row)
-    return out
+    def edges_chunk(self, conn: sqlite3.Connection, ctx: WriteContext, planned: Sequence[PlannedEdge]) -> None:
+        self._enter(conn, ctx)
+        self.history_mark = edges.catch_up(conn, self.graph, self.history_mark)
+        created, unchanged = edges.apply(
+            conn, ctx, planned, self.ids, self.graph, self.report.warnings, self._journal_edge
+        )
+        self.report.edges_created += created
+        self.report.edges_unchanged += unchanged
+        self.done += len(planned)
+        self._progress(True)  # once per chunk
+        import_runs.guard_off(conn)
+
+    def gone_chunk(self, conn: sqlite3.Connection, ctx: WriteContext, gone: Sequence[tuple[str, str]]) -> None:
+        self._enter(conn, ctx)
+        planned = {item.key for item in self.plan.items}
+        for key, origin in gone:
+            row = self._earlier(conn, key)
+            if row is not None and key not in planned:
+                _delete_gone(conn, ctx, self, row, origin)
+        import_runs.guard_off(conn)
+
+    def _earlier(self, conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+        ident = self.known.get(key)
+        row = ent.get(conn, WORK_ITEM, ident) if ident is not None else None
+        meta = (row or {}).get("metadata") or {}
+        if row is None or meta.get("source") != self.plan.source or meta.get("source_key") != key:
+            return None
+        return row
+
+    def _journal_edge(self, conn: sqlite3.Connection, ident: str) -> None:
+        import_runs.created(conn, self.run_id, "dependency", ident)
+
+    def _progress(self, now: bool) -> None:
+        if self.options.progress is not None and (self.done % self.step == 0 or now):
+            self.options.progress(self.done, self.total)
+
+    def result(self) -> dict[str, Any]:
+        plan, report = self.plan, self.report
+        if self.options.progress is not None:
+            self.options.progress(self.total, self.total)
+        return {
+            "source": plan.source,
+            "path": plan.path,
+            "dry_run": self.options.dry_run,
+            "records_read": plan.records_read,
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "deleted": report.deleted,
+            "skipped": len(plan.skips),
+            "skips": [s.as_dict() for s in plan.skips],
+            "conflicts": report.conflicts,
+            "dependencies": {"created": report.edges_created, "unchanged": report.edges_unchanged},
+            "import_warnings": report.warnings,  # the envelope owns "warnings" (SPEC §4.2)
+        }
 
 
 def _owned(item: PlannedItem) -> dict[str, Any]:
@@ -208,18 +217,13 @@ def _parent_for(
 
 
 def _apply_item(
-    conn: sqlite3.Connection,
-    ctx: WriteContext,
-    item: PlannedItem,
-    row: dict[str, Any] | None,
-    ids: dict[str, str],
-    depths: dict[str, int],
-    report: _Report,
+    conn: sqlite3.Connection, ctx: WriteContext, imp: Importer, item: PlannedItem, row: dict[str, Any] | None
 ) -> str:
+    ids, depths, report = imp.ids, imp.depths, imp.report
     # The source's intent (remembered as seen); where statusd can place a new item may differ.
     desired = _desired(item, ids.get(item.parent_key) if item.parent_key is not None else None)
     if row is not None:
-        return _reconcile(conn, ctx, item, row, desired, report)
+        return _reconcile(conn, ctx, imp, item, row, desired)
     parent_id, depth = _parent_for(conn, item, ids, depths, report)
     metadata = m.validate_item_metadata(item.item_type, _owned(item))
     metadata[IMPORT_STATE] = {"version": 1, "seen": {k: fingerprint(v) for k, v in desired.items()}}
@@ -236,6 +240,7 @@ def _apply_item(
     }
     report.created += 1
     ident = str(ent.insert(conn, ctx, WORK_ITEM, values)["id"])
+    import_runs.created(conn, imp.run_id, WORK_ITEM.name, ident)
     if not item.deleted:
         depths[ident] = depth
     return ident
@@ -244,11 +249,12 @@ def _apply_item(
 def _reconcile(
     conn: sqlite3.Connection,
     ctx: WriteContext,
+    imp: Importer,
     item: PlannedItem,
     row: dict[str, Any],
     desired: dict[str, Any],
-    report: _Report,
 ) -> str:
+    report = imp.report
     state = (row["metadata"] or {}).get(IMPORT_STATE) or {}
     seen: dict[str, str] = dict(state.get("seen") or {})
     if row["archived_at"] is not None:  # archived items are read-only
@@ -272,8 +278,10 @@ def _reconcile(
     if not changes and not clashes and seen == state.get("seen"):
         report.unchanged += 1
         return str(row["id"])
+    import_runs.changing(conn, imp.run_id, WORK_ITEM.name, row)
     if clashes:
-        _record_conflict(conn, ctx, item, row, clashes, state, report)
+        conflict_id = _record_conflict(conn, ctx, item, row, clashes, state, report)
+        import_runs.created(conn, imp.run_id, import_runs.CONFLICT_NAME, conflict_id)
     args: dict[str, Any] = {"id": row["id"], "version": row["version"], "actor": ctx.actor[:100]}
     meta_patch = {k.partition(".")[2]: v for k, v in changes.items() if k.startswith("metadata.")}
     meta_patch[IMPORT_STATE] = {"version": row["version"] + 1, "seen": seen}
@@ -305,7 +313,7 @@ def _record_conflict(
     clashes: dict[str, Any],
     state: dict[str, Any],
     report: _Report,
-) -> None:
+) -> str:
     base = history.state_at(conn, row["id"], int(state.get("version") or 1))
     fields: dict[str, dict[str, Any]] = {}
     for name, value in clashes.items():
@@ -330,21 +338,22 @@ def _record_conflict(
         )  # fmt: skip
     meta = item.metadata
     local_op = {"via": "import", "source": meta["source"], "source_id": item.source_id, "path": meta["source_path"]}
-    imports.record_import_conflict(conn, ctx, row["id"], fields, local_op, row["version"])
+    return imports.record_import_conflict(conn, ctx, row["id"], fields, local_op, row["version"])
 
 
-def _delete_gone(
-    conn: sqlite3.Connection, ctx: WriteContext, row: dict[str, Any], origin: str, report: _Report
-) -> None:
+def _delete_gone(conn: sqlite3.Connection, ctx: WriteContext, imp: Importer, row: dict[str, Any], origin: str) -> None:
     """The source deleted a record imported earlier: soft-delete its item unless statusd has an opinion."""
     state = (row["metadata"] or {}).get(IMPORT_STATE) or {}
     seen = dict(state.get("seen") or {})
     if row["deleted_at"] is not None or seen.get("deleted") != fingerprint(False):
         if row["deleted_at"] is None:
-            report.warnings.append(f"{origin}: deleted in the source; kept, its deleted state was changed in statusd")
+            imp.report.warnings.append(
+                f"{origin}: deleted in the source; kept, its deleted state was changed in statusd"
+            )
         return
     seen["deleted"] = fingerprint(True)
     meta = {IMPORT_STATE: {"version": row["version"] + 1, "seen": seen}}
     args = {"id": row["id"], "version": row["version"], "deleted": True, "metadata": meta, "actor": ctx.actor[:100]}
+    import_runs.changing(conn, imp.run_id, WORK_ITEM.name, row)
     workitems.update(conn, ctx, m.parse_args(m.UpdateWorkItemArgs, args))  # type: ignore[arg-type]
-    report.deleted += 1
+    imp.report.deleted += 1

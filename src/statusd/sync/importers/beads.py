@@ -29,7 +29,16 @@ NOT_WORK = (
     ("ephemeral", "beads ephemeral wisp: not durable work"),
 )
 _HANDLED = frozenset({"id", "title", "description", "status", "priority", "dependencies", "_type"})
-CANDIDATES = (".beads/issues.jsonl", "issues.jsonl", ".beads/beads.jsonl", "beads.jsonl")
+CANDIDATES = (
+    ".beads/issues.jsonl",
+    "issues.jsonl",
+    ".beads/beads.jsonl",
+    "beads.jsonl",
+    ".beads/backup/issues.jsonl",  # beads on Dolt (2026) keeps only this backup, one file per table
+    "backup/issues.jsonl",
+)
+# The backup's other tables, read next to its issues.jsonl: {issue_id, ...} lines merged into the issue.
+SIDE_TABLES = (("dependencies.jsonl", "dependencies"), ("labels.jsonl", "labels"), ("comments.jsonl", "comments"))
 
 
 def locate(path: Path) -> Path:
@@ -43,9 +52,14 @@ def locate(path: Path) -> Path:
 
 
 def map_priority(value: Any) -> tuple[str, bool]:
-    """statusd priority and whether the value was understood (missing counts as beads' default 2)."""
+    """statusd priority and whether the value was understood.
+
+    A missing priority is P0, as beads itself reads it (Go's zero value): beads wrote ``priority``
+    with ``omitempty`` for a while, so every P0 record of those files has none (steveyegge/beads'
+    own issues.jsonl of December 2025; gastownhall/beads#671). ``null`` is read the same way.
+    """
     if value is None:
-        return "medium", True
+        return "critical", True
     if isinstance(value, str):
         text = value.strip().upper().removeprefix("P")
         value = int(text) if text.isascii() and text.isdigit() else value
@@ -96,8 +110,33 @@ def read(path: Path) -> Plan:
             earlier = records[ident][0]
             plan.skip(f"{file.name}:{earlier}", f"superseded by a later record for {ident} at line {number}", ident)
         records[ident] = (number, rec)
+    _side_tables(plan, file, records)
     _map(plan, file, records)
     return plan
+
+
+def _side_tables(plan: Plan, file: Path, records: dict[str, tuple[int, dict[str, Any]]]) -> None:
+    """beads' Dolt backup writes dependencies, labels and comments as their own JSONL tables beside
+    issues.jsonl; without them every edge and parent of such a file would be lost without a word."""
+    for name, field in SIDE_TABLES:
+        side = file.with_name(name)
+        if not side.is_file() or side == file:
+            continue
+        for number, raw in enumerate(side.read_text(encoding="utf-8-sig", errors="replace").split("\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, RecursionError):
+                plan.warnings.append(f"{side.name}:{number}: not valid JSON; ignored")
+                continue
+            owner = _text(row.get("issue_id")) if isinstance(row, dict) else ""
+            if owner not in records:
+                plan.warnings.append(f"{side.name}:{number}: {field} row of {owner or '?'} has no issue; ignored")
+                continue
+            rec = records[owner][1]
+            value = row.get("label") if field == "labels" else row
+            rec[field] = [*as_list(rec.get(field)), value]
 
 
 def _text(value: Any) -> str:
@@ -134,7 +173,8 @@ def _map(plan: Plan, file: Path, records: dict[str, tuple[int, dict[str, Any]]])
         if other_edges:
             namespace["other_edges"] = other_edges
         status = map_status(status_text)
-        not_work = next((reason for flag, reason in NOT_WORK if rec.get(flag) is True), None)
+        # ``true``, or ``1`` as the Dolt backup writes every flag.
+        not_work = next((reason for flag, reason in NOT_WORK if rec.get(flag) in (True, 1)), None)
         if not_work is not None and status != "completed":
             status = "blocked"
         item = make_item(

@@ -1,13 +1,16 @@
 """Dependency edges of an import: "waits for" pairs added as statusd ``depends_on`` edges.
 
 Cycles are checked in memory against every live edge (both statusd types) plus the ones this
-import adds, so a 10,000-edge import needs no recursive query per edge.
+import adds, so a 10,000-edge import needs no recursive query per edge. The graph is read once,
+outside the writer; each chunk first catches up with edges other writers added since (from the
+history), so a cycle closed between two chunks is still seen. Edges removed since stay in the
+graph: that can only make the check stricter.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 from statusd.store import entities as ent
 from statusd.store import imports
@@ -17,12 +20,23 @@ from statusd.store.entities import DEPENDENCY
 from statusd.sync.importers.plan import PlannedEdge
 
 
-def _waits_graph(conn: sqlite3.Connection) -> dict[str, set[str]]:
+def waits_graph(conn: sqlite3.Connection) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
-    for a, b, kind in imports.live_edges(conn):
+    _add(graph, imports.live_edges(conn))
+    return graph
+
+
+def _add(graph: dict[str, set[str]], rows: Iterable[tuple[str, str, str]]) -> None:
+    for a, b, kind in rows:
         waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
         graph.setdefault(waiter, set()).add(prereq)
-    return graph
+
+
+def catch_up(conn: sqlite3.Connection, graph: dict[str, set[str]], mark: int) -> int:
+    """Add the live edges changed since history seq ``mark``; return the new mark."""
+    last, rows = imports.dependency_changes_since(conn, mark)
+    _add(graph, rows)
+    return last
 
 
 def _reaches(graph: dict[str, set[str]], start: str, target: str) -> bool:
@@ -41,15 +55,15 @@ def _reaches(graph: dict[str, set[str]], start: str, target: str) -> bool:
 def apply(
     conn: sqlite3.Connection,
     ctx: WriteContext,
-    planned: list[PlannedEdge],
+    planned: Sequence[PlannedEdge],
     ids: dict[str, str],
+    graph: dict[str, set[str]],
     warnings: list[str],
-    on_edge: Callable[[int], None] | None = None,
+    on_create: Callable[[sqlite3.Connection, str], None],
 ) -> tuple[int, int]:
     """Add the planned edges; return (created, already there). Never restores or removes one."""
     created = unchanged = 0
-    graph = _waits_graph(conn)
-    for n, edge in enumerate(planned, start=1):
+    for edge in planned:
         waiter, prereq = ids[edge.waiter], ids[edge.prereq]
         ident = edge_id(waiter, prereq, "depends_on")
         row = ent.get(conn, DEPENDENCY, ident)
@@ -65,8 +79,7 @@ def apply(
         else:
             values = {"work_item_id": waiter, "depends_on_id": prereq, "dependency_type": "depends_on"}
             ent.insert(conn, ctx, DEPENDENCY, values, ident)
+            on_create(conn, ident)
             graph.setdefault(waiter, set()).add(prereq)
             created += 1
-        if on_edge is not None:
-            on_edge(n)
     return created, unchanged
