@@ -195,6 +195,7 @@ class Daemon:
             debounce_ms=s.mirror.debounce_ms,
             banner=service.degraded_banner,
             follow_banner=s.replicated,
+            collect_after_render=self.own_process,
         )
         service.mirror = self.mirror
         stack.push_async_callback(self.mirror.close)  # runs before the store closes: SIGTERM flushes the file

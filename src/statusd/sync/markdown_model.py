@@ -169,6 +169,9 @@ def complete_layout(layout: tuple[Block, ...]) -> tuple[Block, ...]:
 
 def short_ids(ids: list[str]) -> dict[str, str]:
     """Map each id to its shortest prefix of at least 8 characters that no other id shares."""
+    prefixes = [ident[:SHORT_ID] for ident in ids]
+    if len(set(prefixes)) == len(prefixes):  # the usual case, settled without sorting (SPEC §11 P8)
+        return dict(zip(ids, prefixes, strict=True))
     ordered = sorted(ids)
     # Longest common prefix with the next id in order; ids are random, so nearly every pair differs
     # within the first 8 characters and the fast path settles it.

@@ -63,7 +63,8 @@ def work_item_lines(items: tuple[WorkItem, ...], out: list[str], depth: int = 0)
             ", blocked" if item.status == "blocked" else ""
         )
         out.append(f"{'  ' * depth}- [{box}] {escape_text(item.title)} ({attrs}){_tag(item.sid)}")
-        work_item_lines(item.children, out, depth + 1)
+        if item.children:  # most items are leaves: no call for them
+            work_item_lines(item.children, out, depth + 1)
 
 
 def deployment_lines(d: Deployment, out: list[str]) -> None:
@@ -111,10 +112,6 @@ def conflict_line(c: Conflict) -> str:
     return f"- {escape_text(c.text)}{_tag(c.sid)}"
 
 
-def _count_work_items(items: tuple[WorkItem, ...]) -> int:
-    return sum(1 + _count_work_items(i.children) for i in items)
-
-
 def render_section(state: MirrorState, key: str) -> str:
     """The text of one generated section (empty for an empty Sync Conflicts section)."""
     body: list[str] = []
@@ -122,8 +119,8 @@ def render_section(state: MirrorState, key: str) -> str:
         head = f"Vendors ({len(state.vendors)} total)"
         body = [vendor_line(v) for v in state.vendors]
     elif key == "work_items":
-        head = f"Work Items ({_count_work_items(state.work_items)} active)"
         work_item_lines(state.work_items, body)
+        head = f"Work Items ({len(body)} active)"  # one line per item
     elif key == "deployments":
         head = f"Deployments ({len(state.deployments)} total)"
         for d in state.deployments:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import gc
 import hashlib
 import logging
 import sqlite3
@@ -30,19 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext, import_runs
+from statusd.store import Store, WriteContext, import_runs, mirror_snapshot
 from statusd.sync.atomic_write import write_atomically
-from statusd.sync.markdown_import import ImportResult, apply_document
+from statusd.sync.markdown_import import ImportResult
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
 from statusd.sync.markdown_parse import parse
 from statusd.sync.markdown_render import render
-from statusd.sync.mirror_state import Rendered, rebase, sid_lists, snapshot
+from statusd.sync.mirror_base import PackedBase, apply_packed, pack, unpack
+from statusd.sync.mirror_state import Rendered, gc_paused, rebase, sid_lists, snapshot
 
 log = logging.getLogger(__name__)
 
 COALESCE_S = 0.03
 STABLE_S = 0.05  # a save must stay unchanged this long before it is read (partial writes)
 MAX_FILE_BYTES = 16 * 1024 * 1024
+COLLECT_AFTER_BYTES = 256 * 1024  # ~4,000 open items
 ChangeSource = Callable[[Path], AsyncIterator[set[str]]]
 
 
@@ -64,20 +67,22 @@ async def watch_directory(directory: Path) -> AsyncIterator[set[str]]:
 
 def render_store(store_path: Path, banner: str | None = None, layout: tuple[Block, ...] | None = None) -> str:
     """Render a store file's current state (opens its own read-only connection; any thread)."""
-    conn = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=30)
-    try:
-        conn.execute("BEGIN")
-        rendered = snapshot(conn, banner)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    return render(rendered.state, layout)
+    with gc_paused():  # the render, too, makes only acyclic objects (SPEC §11 P8)
+        conn = mirror_snapshot.connect(store_path)
+        try:
+            conn.execute("BEGIN")
+            rendered = snapshot(conn, banner, with_ids=False)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return render(rendered.state, layout)
 
 
 async def markdown_for(store_path: Path, mirror: Mirror | None, banner: str | None) -> str:
     """The §9 document for ``generate_full_status``: rendered off the event loop, in the mirror's layout."""
-    layout = mirror.layout if mirror is not None else None
-    return await asyncio.to_thread(render_store, store_path, banner, layout)
+    if mirror is not None:
+        return await asyncio.to_thread(mirror.render_report, banner)
+    return await asyncio.to_thread(render_store, store_path, banner)
 
 
 class Mirror:
@@ -93,6 +98,7 @@ class Mirror:
         changes: ChangeSource | None = None,
         actor: str = "markdown",
         follow_banner: bool = False,
+        collect_after_render: bool = False,
     ) -> None:
         self.store = store
         self.path = path
@@ -101,11 +107,15 @@ class Mirror:
         self.changes = changes or watch_directory
         self.actor = actor
         self.follow_banner = follow_banner  # replicated: the banner can change with no store change
+        # The daemon owns the process (not a test's event loop): after a large render, a full
+        # collection empties the interpreter's free lists (thousands of tuples, dicts and lists the
+        # snapshot just freed), which otherwise hold the render's allocator arenas (SPEC §11 P9).
+        self.collect_after_render = collect_after_render
         self.state = "starting"  # running | paused | failed
         self.reason: str | None = None
         self.error: dict[str, Any] | None = None
         self.layout: tuple[Block, ...] = DEFAULT_LAYOUT
-        self.base: Rendered | None = None
+        self.base: PackedBase | None = None  # the last render, packed (mirror_base)
         self.written_hashes: list[str] = []  # the last few files this mirror wrote (own-write recognition)
         self.imported_hash: str | None = None
         self.last_write_at: str | None = None
@@ -174,8 +184,8 @@ class Mirror:
         self.state, self.reason, self.error = "starting", None, None
         self._conn = self._connect()
         self.store.add_listener(self.changed)
-        self.base = await asyncio.to_thread(self._snapshot)
-        self._last_banner = self.base.state.banner
+        self._last_banner = banner = self.banner()
+        self.base = await asyncio.to_thread(self._snapshot, banner)
         data = self._read()
         if data is not None:
             if not data.removeprefix(codecs.BOM_UTF8).startswith(MARKER.encode()):
@@ -198,17 +208,36 @@ class Mirror:
             shadow = None if adopt else _read_file(self.shadow)
             if shadow == data:
                 pass  # the file is exactly what the last daemon wrote: nothing to import
-            elif not adopt and render(self.base.state, doc.layout).encode("utf-8") != data:
+            elif not adopt and await asyncio.to_thread(_render_base, self.base, doc.layout) != data:
                 if shadow is not None:
                     with contextlib.suppress(UnicodeDecodeError, MarkdownParseError):
-                        self.base = await asyncio.to_thread(self._rebase, parse(shadow.decode("utf-8")))
+                        rebased = parse(shadow.decode("utf-8"))
+                        self.base = await asyncio.to_thread(lambda: pack(self._rebase(rebased)))
                 self.state = "running"
                 self.imported_hash = None
                 await self.import_file()
             self.imported_hash = _sha(data)
-        if self.state != "paused":
-            self.state = "running"
-        self._dirty.set()
+        if self.state == "paused":
+            self._dirty.set()
+            return
+        self.state = "running"
+        await self._first_render()
+
+    async def _first_render(self) -> None:
+        """Write the file now, before the daemon serves (the writer task would, moments later).
+
+        At 100,000 items a render's short-lived objects fill ~10 MB of the allocator's arenas; while
+        clients' first calls build the SDK's long-lived caches beside them, the arenas can never be
+        returned (SPEC §11 P9). Before the socket serves, nothing else allocates.
+        """
+        if self.store.read(import_runs.active):
+            self._dirty.set()  # the writer task waits for the import to finish, as for any change
+            return
+        self._dirty.clear()
+        try:
+            self._after_render(await asyncio.to_thread(self._render_and_write))
+        except OSError:
+            self._dirty.set()  # the writer task reports it (state "failed") and retries
 
     async def _migrate_foreign(self) -> None:
         from statusd.errors import StatusdError
@@ -235,7 +264,7 @@ class Mirror:
         self.layout = layout
         self.foreign = False
         self.imported_hash = _sha(original)
-        self.base = await asyncio.to_thread(self._snapshot)
+        self.base = await asyncio.to_thread(self._snapshot, self.banner())
         self._resume()
 
     def _unknown_entries(self, doc: Document) -> int:
@@ -253,15 +282,19 @@ class Mirror:
             finally:
                 conn.execute("COMMIT")
 
-    def _snapshot(self) -> Rendered:
+    def _snapshot(self, banner: str | None) -> PackedBase:
         with self._lock:
             conn = self._current_connection()
             assert conn is not None
             conn.execute("BEGIN")
             try:
-                return snapshot(conn, self.banner())
+                rendered = snapshot(conn, banner)
             finally:
                 conn.execute("COMMIT")
+            base = pack(rendered)
+            del rendered
+            self._release(len(base))
+            return base
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -285,7 +318,7 @@ class Mirror:
 
     def _connect(self) -> sqlite3.Connection:
         self._conn_generation = self.store.file_generation
-        return sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        return mirror_snapshot.connect(self.store.path, check_same_thread=False)
 
     def _current_connection(self) -> sqlite3.Connection | None:
         """The read connection, reopened when the store file was written back (caller holds the lock)."""
@@ -358,6 +391,9 @@ class Mirror:
             if not self.healthy:
                 return "skipped"
             data = render(rendered.state, self.layout).encode("utf-8")
+            base = pack(rendered)
+            del rendered  # its ~100,000 small objects go before anything long-lived is made (mirror_base)
+            self._release(len(data))
             current = self._read()
             if current is not None:
                 digest = _sha(current)
@@ -369,21 +405,36 @@ class Mirror:
                 return "stale"  # an import landed since the snapshot: render again, never write the old state
             if current == data:
                 self._keep_shadow(data, digest)
-                self._wrote(rendered, banner, digest, wrote=False)
+                self._wrote(base, banner, digest, wrote=False)
                 return "same"
             write_atomically(self.path, data)
             digest = _sha(data)
             self._keep_shadow(data, digest)  # after the file: a crash between leaves the shadow older, never newer
-            self._wrote(rendered, banner, digest, wrote=True)
+            self._wrote(base, banner, digest, wrote=True)
             return "written"
+
+    def render_report(self, banner: str | None) -> str:
+        """``render_store`` in this mirror's layout, taking turns with its renders (worker thread).
+
+        Two 10,000-item snapshots at once (a report while the file is rendered) doubled the memory
+        the process peaked at, and kept (SPEC §11 P9); one at a time costs the same CPU time.
+        """
+        with self._lock:
+            text = render_store(self.store.path, banner, self.layout)
+            self._release(len(text))
+            return text
+
+    def _release(self, size: int) -> None:
+        if self.collect_after_render and size >= COLLECT_AFTER_BYTES:
+            gc.collect()  # a few ms: the daemon keeps its start-up objects out of collections (gc.freeze)
 
     def _keep_shadow(self, data: bytes, digest: str) -> None:
         if self._shadow_hash != digest:
             write_atomically(self.shadow, data, private=True)  # beside the store: 0600 like its files
             self._shadow_hash = digest
 
-    def _wrote(self, rendered: Rendered, banner: str | None, digest: str, *, wrote: bool) -> None:
-        self.base = rendered
+    def _wrote(self, base: PackedBase, banner: str | None, digest: str, *, wrote: bool) -> None:
+        self.base = base
         self._last_banner = banner
         if not self._is_last_write(digest):  # the last entry is what the file holds now
             self.written_hashes = [*[h for h in self.written_hashes if h != digest][-7:], digest]
@@ -486,10 +537,10 @@ class Mirror:
         base = self.base
         assert base is not None
         ctx = WriteContext(actor=self.actor, via="markdown")
-        result = await self.store.write(apply_document, ctx, base, doc, self.pending)
+        result, after = await self.store.write(apply_packed, ctx, base, doc, self.pending)
         # The next save is compared with the state this one produced, even before the file is rewritten.
         self._gen += 1
-        self.base = result.base or base
+        self.base = after or base
         for key, ids in result.created.items():
             self.pending.setdefault(key, []).extend(ids)
         return result
@@ -504,6 +555,11 @@ class Mirror:
                 return again
             previous = again
         return previous
+
+
+def _render_base(base: PackedBase | None, layout: tuple[Block, ...]) -> bytes:
+    assert base is not None
+    return render(unpack(base).state, layout).encode("utf-8")
 
 
 def _parse_bytes(data: bytes) -> Document:
