@@ -91,26 +91,20 @@ async def test_delay_reset_and_blackhole_mid_run_writes_continue_and_catch_up(
 async def test_blackholed_listener_is_detected_by_the_heartbeat(
     fleet: Fleet, pg_schema: tuple[str, str], proxy: TcpProxy
 ) -> None:
-    """A daemon whose connections silently stop answering notices within one heartbeat and its
-    timeout (or, with a command in flight, that command's 10 s timeout), then reconnects. Here the
-    heartbeat is 1 s, so an idle link is caught in about 4 s rather than the shipped timers' 8 s."""
+    """An idle daemon whose connections silently stop answering notices within ~10 s, then reconnects."""
     dsn, schema = pg_schema
-    heartbeat_s = 1.0
-    # A process of its own: the detection bound is about this daemon's timers, which the test's own
-    # polling must not compete with for one interpreter.
+    # A process of its own: the ~10 s detection bound is about this daemon's timers, which the
+    # test's own polling must not compete with for one interpreter.
+    # The shipped timers (pg_config shortens them for other tests): the bound is about the defaults.
     a = fleet.start(
-        pg_config(proxy.dsn_for(dsn), schema, pull_interval_s=600, heartbeat_s=heartbeat_s, max_backoff_s=2.0),
-        process=True,
+        pg_config(proxy.dsn_for(dsn), schema, pull_interval_s=600, heartbeat_s=5.0, max_backoff_s=10.0), process=True
     )
     b = fleet.start(pg_config(dsn, schema))
     await wait_online(a)
     await wait_online(b)
     proxy.set_mode("blackhole")
     took = await wait_unreachable(a, within=15)
-    # An idle link is caught by the next heartbeat; a push or pull caught in flight by its command
-    # timeout (10 s). + 2 s for the status poll and a busy machine.
-    bound = max(heartbeat_s + HEARTBEAT_TIMEOUT_S, COMMAND_TIMEOUT_S) + 2.0
-    assert took < bound, f"a half-open connection went unnoticed for {took:.1f}s (bound {bound:.0f}s)"
+    assert took < 12, f"a half-open connection went unnoticed for {took:.1f}s"
     status = await sync_status(a)
     assert status["postgres"]["last_error"]
 
@@ -127,8 +121,8 @@ COMMAND_TIMEOUT_S = inspect.signature(Replicator).parameters["command_timeout_s"
 
 
 def test_the_shipped_timers_notice_a_half_open_connection_within_10_s() -> None:
-    """The test above shows detection takes at most one heartbeat plus its timeout; with the shipped
-    heartbeat that is within SPEC's 10 s."""
+    """The shipped timers the test above runs with: an idle link is caught by the next heartbeat and
+    its timeout, a command in flight by its own timeout; both within ~10 s."""
     shipped = SyncSection()
     assert max(shipped.heartbeat_s + HEARTBEAT_TIMEOUT_S, COMMAND_TIMEOUT_S) <= 10.0
     assert shipped.heartbeat_s == HEARTBEAT_S  # the replicator's own default agrees with the config's
