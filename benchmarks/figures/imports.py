@@ -1,10 +1,10 @@
 """I1 (issue 11): import 10,000 beads records while other clients keep calling the daemon.
 
-The import runs as one ``import_tasks`` call: all or nothing, committed in chunks of 50 items /
-100 edges with a run journal (docs/decisions.md, "Imports commit in chunks"), so another client's
-write waits for one chunk, not for the import. Meanwhile two readers (``query_work_item``,
-``list_work_items``) and one writer (``update_work_item`` on an item outside the import) call in a
-loop; their latencies during the import are the figure.
+The import runs as one ``import_tasks`` call: all or nothing, committed in chunks
+(``runner.ITEMS_PER_CHUNK`` items / ``EDGES_PER_CHUNK`` edges) with a run journal (docs/decisions.md,
+"Imports commit in chunks"), so another client's write waits for one chunk, not for the import.
+Meanwhile two readers (``query_work_item``, ``list_work_items``) and one writer (``update_work_item``
+on an item outside the import) call in a loop; their latencies during the import are the figure.
 A second row times ``statusd import`` with no daemon running: the CLI's own progress bar path.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 
 from benchmarks.core import Row, Stats, Target, latency_row
 from benchmarks.harness import Env, log
+from statusd.sync.importers import runner
 
 RECORDS = 10_000
 SMOKE_RECORDS = 200
@@ -147,7 +148,10 @@ async def i1_import(env: Env) -> list[Row]:
     # A latency row without samples would hide that nobody called during the import.
     rows[1].ok = bool(reads)
     rows[2].ok = bool(writes)
-    rows[-1].notes.append("a write waits for the import chunk in progress (50 items or 100 edges), not the import")
+    rows[-1].notes.append(
+        f"a write waits for the import chunk in progress ({runner.ITEMS_PER_CHUNK} items or "
+        f"{runner.EDGES_PER_CHUNK} edges), not the import"
+    )
     rows.append(solo)
     rows.append(await _offline(env, file, n))
     return rows
