@@ -119,7 +119,7 @@ async def test_a_failure_after_several_chunks_removes_the_run_and_keeps_everyone
         mine = await create(store, "outside the import")
         before = counts(store)
         before_ids = set(store.reader.execute("SELECT id FROM work_items").fetchall())
-        fail_after = runner.ITEMS_PER_CHUNK * 6 + 3
+        fail_after = runner.ITEMS_PER_CHUNK * 30 + 3  # outlasts the four writes below
         task = start_import(store, beads_source(tmp_path / "src", 3000), fail_after=fail_after)
         await running(store, task, at_least=runner.ITEMS_PER_CHUNK * 2)
         theirs = [await create(store, f"theirs {n}") for n in range(3)]

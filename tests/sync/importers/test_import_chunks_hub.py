@@ -35,7 +35,7 @@ async def test_a_failed_run_never_reaches_the_hub_and_a_good_one_arrives_exactly
         await replica.wait_online()
         store = replica.store
         source = beads_source(tmp_path / "src", 1500)
-        task = start_import(store, source, fail_after=runner.ITEMS_PER_CHUNK * 8)
+        task = start_import(store, source, fail_after=runner.ITEMS_PER_CHUNK * 100)  # outlasts the push below
         await running(store, task, at_least=runner.ITEMS_PER_CHUNK * 3)
         theirs = await create(store, "written during the import")
         # Another client's write is pushed while the import runs; the import's operations are held.
