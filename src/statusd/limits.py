@@ -158,7 +158,7 @@ def _printable(text: str) -> str:
 
 def dumps_answer(payload: Any) -> str:
     """Compact standard JSON of ``finite_answer(payload)``."""
-    return _dumps(finite_answer(payload)[1])
+    return compact_json(finite_answer(payload)[1])
 
 
 def finite_answer(payload: Any) -> tuple[str, Any]:
@@ -169,14 +169,15 @@ def finite_answer(payload: Any) -> tuple[str, Any]:
     one ``json.dumps``.
     """
     try:
-        return _dumps(payload), payload
+        return compact_json(payload), payload
     except ValueError:
         log.warning("an answer held a non-finite number; sent it as null")
         payload = _finite(payload)
-        return _dumps(payload), payload
+        return compact_json(payload), payload
 
 
-def _dumps(value: Any) -> str:
+def compact_json(value: Any) -> str:
+    """The wire's JSON text: compact, UTF-8 as is, standard (no NaN/Infinity; raises instead)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
 
 

@@ -23,7 +23,7 @@ from statusd.daemon.service import Service
 from statusd.daemon.sessions import ProgressNotices
 from statusd.daemon.tools import TOOLS
 from statusd.daemon.transport import LineWriter
-from statusd.limits import finite_answer
+from statusd.limits import compact_json, finite_answer
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +36,15 @@ class RequestLedger(Protocol):
 
 
 def encode_result(ident: int | str, payload: dict[str, Any], is_error: bool) -> bytes:
-    text, _payload = finite_answer(payload)  # standard JSON: never Infinity or NaN
+    text, _ = finite_answer(payload)  # standard JSON: never Infinity or NaN
     # Key order as the SDK writes it (its per-version result models sort their fields): the parity
     # test in tests/daemon/test_parity.py fails if an SDK upgrade changes it. ``structuredContent``
     # is the payload's JSON text itself (same separators and options), so the payload is encoded
     # once rather than twice: a 99-node subtree answer is ~37 KB and each encoding ~0.2 ms.
-    head = _dumps({"jsonrpc": "2.0", "id": ident})[:-1]
-    content = _dumps([{"text": text, "type": "text"}])
+    head = compact_json({"jsonrpc": "2.0", "id": ident})[:-1]
+    content = compact_json([{"text": text, "type": "text"}])
     flag = "true" if is_error else "false"
     return f'{head},"result":{{"content":{content},"isError":{flag},"structuredContent":{text}}}}}\n'.encode()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
 
 
 def _lone_surrogate(*texts: object) -> bool:

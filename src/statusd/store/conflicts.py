@@ -61,13 +61,29 @@ def record(
     reason: str | None,
 ) -> str:
     """Keep a write that could not be applied as written; return the record's id."""
+    ident = insert(conn, ctx, kind, op["entity"], op["entity_id"], fields, op, remote_version, reason)
+    ctx.changed_entities.add("conflict")  # the store's listeners hear of it (an MCP log message)
+    return ident
+
+
+def insert(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    kind: str,
+    entity: str,
+    entity_id: str,
+    fields: dict[str, Any],
+    local_op: dict[str, Any],
+    remote_version: int | None,
+    reason: str | None = None,
+) -> str:
+    """The conflict row itself (every kind of record goes through here); return its id."""
     ident = new_id()
     conn.execute(
         "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at, reason) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (ident, op["entity"], op["entity_id"], kind, ent.dumps(fields), ent.dumps(op), remote_version, ctx.now, reason),
+        (ident, entity, entity_id, kind, ent.dumps(fields), ent.dumps(local_op), remote_version, ctx.now, reason),
     )
-    ctx.changed_entities.add("conflict")  # the store's listeners hear of it (an MCP log message)
     return ident
 
 

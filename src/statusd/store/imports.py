@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
-from statusd.models import new_id
+from statusd.store import conflicts
 from statusd.store import entities as ent
 from statusd.store.db import WriteContext
 from statusd.store.entities import VENDOR, WORK_ITEM
@@ -68,13 +67,7 @@ def record_import_conflict(
     remote_version: int,
 ) -> str:
     """Keep a clash between a re-import and statusd's own change as an open ``import`` conflict."""
-    ident = new_id()
-    conn.execute(
-        "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
-        "VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
-        (ident, WORK_ITEM.name, item_id, ent.dumps(fields), json.dumps(local_op), remote_version, ctx.now),
-    )
-    return ident
+    return conflicts.insert(conn, ctx, "import", WORK_ITEM.name, item_id, fields, local_op, remote_version)
 
 
 # --- the markdown mirror's import and the legacy STATUS.md migration ---------------------------
@@ -90,11 +83,7 @@ def record_field_conflict(
     remote_version: int,
 ) -> None:
     """Keep an edit of the markdown file that clashes with a newer store version as a ``field`` conflict."""
-    conn.execute(
-        "INSERT INTO conflicts(id, entity, entity_id, kind, fields, local_op, remote_version, detected_at) "
-        "VALUES (?, ?, ?, 'field', ?, ?, ?, ?)",
-        (new_id(), entity, ident, ent.dumps(fields), ent.dumps(op), remote_version, ctx.now),
-    )
+    conflicts.insert(conn, ctx, "field", entity, ident, fields, op, remote_version)
 
 
 def vendor_name_taken(conn: sqlite3.Connection, name: str, other_than: str) -> bool:
