@@ -16,7 +16,7 @@ from statusd.errors import StatusdError
 _FRONT = re.compile(r"\A---\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _PEOPLE = re.compile(r"^(\s*(?:assignee|reporter):\s*)(.*)$")
 _FLOW = re.compile(r"^\[(.*)\]\s*(#.*)?$")
-_MARKER = re.compile(r"^\s*<!--\s*(?:SECTION:[A-Z0-9_]+|AC|DOD|COMMENTS?):(?:BEGIN|END)\s*-->\s*$")
+_MARKER = re.compile(r"^\s*<!--\s*(?:SECTION:[A-Z0-9_]+|AC|DOD|COMMENTS?):(BEGIN|END)\s*-->\s*$")
 _HEADING = re.compile(r"^##[ \t]+(.+?)[ \t]*#*[ \t]*$")
 
 
@@ -77,24 +77,28 @@ def split(text: str) -> tuple[dict[str, Any] | None, str]:
 
 
 def sections(body: str) -> tuple[str, dict[str, str]]:
-    """``(text before the first heading, {heading: text})``, ignoring headings inside code fences."""
+    """``(text before the first heading, {heading: text})``, ignoring headings inside code fences and
+    inside Backlog.md's ``<!-- SECTION:…:BEGIN -->`` … ``END`` blocks (the block is all that section's)."""
     preamble: list[str] = []
     found: dict[str, list[str]] = {}
     current: list[str] = preamble
     fence: str | None = None
+    blocks = 0  # marker blocks open around this line
     for line in body.replace("\r\n", "\n").split("\n"):
         stripped = line.lstrip()
         if stripped.startswith(("```", "~~~")):
             marker = stripped[:3]
             fence = None if fence == marker else (fence or marker)
-        heading = _HEADING.match(line) if fence is None else None
+        heading = _HEADING.match(line) if fence is None and not blocks else None
         if heading:
             title = heading.group(1).strip()
             while title in found:
                 title += " (again)"
             found[title] = current = []
             continue
-        if fence is None and _MARKER.match(line):
+        block = _MARKER.match(line) if fence is None else None
+        if block:
+            blocks = blocks + 1 if block.group(1) == "BEGIN" else max(0, blocks - 1)
             continue
         current.append(line)
     return "\n".join(preamble).strip(), {k: "\n".join(v).strip() for k, v in found.items()}

@@ -124,21 +124,22 @@ def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legac
         for dep in as_list(task.get("dependencies")):
             plan.edges.append(PlannedEdge(key, f"{tag}/{dep}", origin, "dependencies"))
         subs = [
-            (i, sub, unique(f"{tag}/{tid}.{sub['id']}", f"{origin}.subtasks[{i}]", f"{tid}.{sub['id']}"))
+            (i, sub, f"{tid}.{_local_id(tid, sub['id'])}")
             for i, sub in enumerate(as_list(task.get("subtasks")))
             if isinstance(sub, dict) and sub.get("id") is not None
         ]
+        sub_keys = {i: unique(f"{tag}/{sid}", f"{origin}.subtasks[{i}]", sid) for i, _, sid in subs}
         siblings: dict[str, str] = {}  # this task's own subtasks, by the id a sibling reference uses
-        for _, sub, sub_key in subs:
-            siblings.setdefault(str(sub["id"]), sub_key)
+        for i, sub, _ in subs:
+            siblings.setdefault(_local_id(tid, sub["id"]), sub_keys[i])
         for sub_index, sub in enumerate(as_list(task.get("subtasks"))):
             sub_origin = f"{origin}.subtasks[{sub_index}]"
             plan.records_read += 1
             if not isinstance(sub, dict) or sub.get("id") is None:
                 plan.skip(sub_origin, "subtask is not an object with an id")
-        for sub_index, sub, sub_key in subs:
+        for sub_index, sub, sid in subs:
             sub_origin = f"{origin}.subtasks[{sub_index}]"
-            sid = f"{tid}.{sub['id']}"
+            sub_key = sub_keys[sub_index]
             raw_sub, sub_status = _status(plan, sub_origin, sub.get("status"))
             sub_priority = _priority(sub.get("priority"), priority)  # Task Master falls back to the parent's
             plan.items.append(
@@ -148,6 +149,13 @@ def _tag(plan: Plan, file: Path, tag: str, tasks: list[Any], meta: Any, *, legac
                 plan.edges.append(
                     PlannedEdge(sub_key, _subtask_dep(tag, tid, dep, siblings, top_ids), sub_origin, "dependencies")
                 )
+
+
+def _local_id(parent: str, raw: Any) -> str:
+    """A subtask's own id. Hand-edited files sometimes write the full dotted id (``"7.1"``, or the
+    number ``29.1``) where Task Master writes ``1``; that is the subtask ``7.1``, not ``7.7.1``."""
+    text = str(raw).strip()
+    return text[len(parent) + 1 :] if text.startswith(f"{parent}.") and len(text) > len(parent) + 1 else text
 
 
 def _subtask_dep(tag: str, parent: str, dep: Any, siblings: dict[str, str], top_ids: set[str]) -> str:
