@@ -31,6 +31,24 @@ def insert(
     )
 
 
+def insert_many(
+    conn: sqlite3.Connection,
+    *,
+    entity: str,
+    rows: list[tuple[str, int, str, str | None]],
+    actor: str,
+    at: str,
+    machine: str,
+    via: str,
+) -> None:
+    """Append ``(entity id, version, changes as JSON, op id)`` changes of one writer, in order."""
+    conn.execute(
+        "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
+        "SELECT ?, value ->> 0, value ->> 1, value ->> 2, ?, ?, ?, ?, value ->> 3 FROM json_each(?)",
+        (entity, actor, at, machine, via, json.dumps(rows)),
+    )
+
+
 def _resolve(conn: sqlite3.Connection, text: str) -> tuple[str, str]:
     query = "SELECT DISTINCT entity_id, entity FROM history WHERE entity_id >= ? AND entity_id < ? LIMIT 2"
     row = ids.one_by_prefix(conn, query, text, entity="entity", name_field=False)
