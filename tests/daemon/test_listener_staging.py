@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_support import short_socket_dir
 
+from daemon_support import short_socket_dir
 from statusd.daemon import listener
 
 
