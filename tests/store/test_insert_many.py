@@ -119,3 +119,16 @@ async def test_insert_many_checks_metadata_size_and_writes_nothing(tmp_path: Pat
             store.write_sync(ent.insert_many, WriteContext(actor="batch"), ent.WORK_ITEM, items)
         assert err.value.fields[0]["field"] == "metadata"
         assert _dump(store)["work_items"] == [] and _dump(store)["history"] == []
+
+
+@pytest.mark.parametrize("batch", [False, True])
+async def test_a_lone_surrogate_is_refused_by_both_paths_and_nothing_is_written(tmp_path: Path, batch: bool) -> None:
+    # Callers refuse such text at the tool boundary; if one reached the store anyway, the batch path
+    # must not store what the one-row path cannot (\udc80 escaped in JSON would decode to bad UTF-8).
+    values = {"item_type": "task", "title": "bad \udc80 title", "status": "active", "priority": "low", "depth": 0,
+              "metadata": {}}  # fmt: skip
+    items = [(values, ent.new_id())]
+    async with _store(tmp_path / "s.sqlite3") as store:
+        with pytest.raises(UnicodeEncodeError):
+            store.write_sync(_together if batch else _one_by_one, WriteContext(actor="batch"), items, [])
+        assert _dump(store)["work_items"] == [] and _dump(store)["history"] == []

@@ -20,6 +20,7 @@ from statusd.limits import check_metadata_size
 from statusd.models import check_id_text, new_id
 from statusd.store import history, ids
 from statusd.store.context import WriteContext
+from statusd.store.packed import packed
 
 AUDIT = ("version", "created_at", "created_by", "updated_at", "updated_by")
 
@@ -174,7 +175,7 @@ def insert_many(
     conn.execute(
         f"INSERT INTO {entity.table} ({', '.join(entity.columns)}) "
         f"SELECT {', '.join(f'value ->> {i}' for i in range(len(entity.columns)))} FROM json_each(?)",
-        (json.dumps([r.columns() for r in rows]),),
+        (packed([r.columns() for r in rows]),),
     )
     _record_many(conn, ctx, entity, [(r.ident, 0, 1, r.changes()) for r in rows])
 
@@ -336,7 +337,7 @@ def _record_many(
             "INSERT INTO outbox(op_id, entity, entity_id, base_version, new_version, changes, created_at, actor, via, "
             "asserts, run_id) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, "
             "?, ?, ?, NULL, ? FROM json_each(?)",
-            (ctx.now, ctx.actor, ctx.via, ctx.import_run, json.dumps(ops)),
+            (ctx.now, ctx.actor, ctx.via, ctx.import_run, packed(ops)),
         )
         ctx.op_ids.extend(str(op[0]) for op in ops)
     ctx.changed_entities.add(entity.name)

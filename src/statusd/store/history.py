@@ -8,6 +8,7 @@ from typing import Any
 
 from statusd.models import QueryHistoryArgs
 from statusd.store import ids
+from statusd.store.packed import packed
 
 
 def insert(
@@ -45,7 +46,7 @@ def insert_many(
     conn.execute(
         "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
         "SELECT ?, value ->> 0, value ->> 1, value ->> 2, ?, ?, ?, ?, value ->> 3 FROM json_each(?)",
-        (entity, actor, at, machine, via, json.dumps(rows)),
+        (entity, actor, at, machine, via, packed(rows)),
     )
 
 

@@ -27,6 +27,7 @@ from statusd.models import new_id
 from statusd.store import entities as ent
 from statusd.store.context import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
+from statusd.store.packed import packed
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def created_many(conn: sqlite3.Connection, run_id: str, entity: str, idents: Seq
     if idents:
         conn.execute(
             "INSERT OR IGNORE INTO import_run_rows(run_id, entity, entity_id) SELECT ?, ?, value FROM json_each(?)",
-            (run_id, entity, json.dumps(list(idents))),
+            (run_id, entity, packed(list(idents))),
         )
 
 
