@@ -104,10 +104,11 @@ def _small(metadata: dict[str, Any]) -> bool:
     return not problems
 
 
-def check_metadata_size(value: Any, field: str = "metadata") -> None:
-    """Raise ``ValidationError`` when a (merged) metadata object serialises past the limit."""
+def check_metadata_size(value: Any, field: str = "metadata", *, encoded: str | None = None) -> None:
+    """Raise ``ValidationError`` when a (merged) metadata object serialises past the limit.
+    ``encoded``: the value already as compact JSON (key order does not change the size)."""
     problems: list[dict[str, Any]] = []
-    _check_size(value, field, problems)
+    _check_size(value, field, problems, encoded)
     if problems:
         raise ValidationError(problems)
 
@@ -123,9 +124,11 @@ def _check_text(text: str, path: str, problems: list[dict[str, Any]], *, is_key:
     problems.append({"field": path, "message": f"{where} contains a {what}; it cannot be stored or replicated"})
 
 
-def _check_size(value: Any, path: str, problems: list[dict[str, Any]]) -> None:
+def _check_size(value: Any, path: str, problems: list[dict[str, Any]], text: str | None = None) -> None:
     try:
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if text is None:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        encoded = text.encode("utf-8", "surrogatepass")
     except (RecursionError, ValueError, TypeError):
         return  # too deep, non-finite or odd values: the walk and the argument model report those
     if len(encoded) > MAX_METADATA_BYTES:

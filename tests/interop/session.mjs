@@ -1,10 +1,11 @@
 // A realistic host session against `statusd mcp`, driven by the official TypeScript MCP SDK client
 // (what Claude Code and Claude Desktop are built on). Run by tests/interop/test_typescript_client.py:
 //
-//   node session.mjs PYTHON SOCKET ARCHIVABLE
+//   node session.mjs PYTHON SOCKET ARCHIVABLE BEADS RECORDS
 //
 // PYTHON runs `-m statusd.cli mcp --socket SOCKET` (the bridge); ARCHIVABLE is how many items the
-// store holds that trigger_archiving would archive (the long call this session cancels).
+// store holds that trigger_archiving would archive (the long call this session cancels); BEADS is a
+// beads issues.jsonl of RECORDS records (one tombstone in every hundred) that import_tasks reads.
 // Prints one line per check; exits non-zero with the failed check's message.
 
 import assert from "node:assert/strict";
@@ -20,8 +21,9 @@ import {
   LoggingMessageNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
-const [python, socket, archivableText] = process.argv.slice(2);
+const [python, socket, archivableText, beadsPath, recordsText] = process.argv.slice(2);
 const archivable = Number(archivableText);
+const records = Number(recordsText);
 const bridge = { command: python, args: ["-m", "statusd.cli", "mcp", "--socket", socket], stderr: "inherit" };
 const WAIT_MS = 20_000;
 
@@ -253,6 +255,34 @@ async function main() {
   const lateAnswers = host.errors.filter((e) => e.includes("unknown message ID"));
   assert.deepEqual(lateAnswers, [], "the cancelled call was answered anyway");
   check(`trigger_archiving reported progress, was cancelled after ${archived}/${archivable} and never answered`);
+
+  // --- an import with progress, to the end --------------------------------------------------------------------
+  const steps = [];
+  const imported = structured(
+    await within(
+      host.client.callTool(
+        { name: "import_tasks", arguments: { source: "beads", path: beadsPath } },
+        CallToolResultSchema,
+        { onprogress: (p) => steps.push(p), timeout: 120_000 },
+      ),
+      "import_tasks",
+      120_000,
+    ),
+  );
+  const tombstones = Math.floor(records / 100);
+  assert.equal(imported.records_read, records, JSON.stringify(imported));
+  assert.deepEqual([imported.created, imported.skipped, imported.updated], [records - tombstones, tombstones, 0]);
+  assert.ok(steps.length >= 2, `${steps.length} progress notifications`);
+  for (let i = 1; i < steps.length; i++) {
+    assert.ok(steps[i].progress >= steps[i - 1].progress, JSON.stringify(steps.slice(i - 1, i + 1)));
+  }
+  const last = steps[steps.length - 1];
+  assert.equal(last.progress, last.total, JSON.stringify(last));
+  const again = structured(
+    await host.client.callTool({ name: "import_tasks", arguments: { source: "beads", path: beadsPath } }),
+  );
+  assert.deepEqual([again.created, again.updated, again.unchanged], [0, 0, records - tombstones]);
+  check(`import_tasks: ${imported.created} created, ${imported.skipped} skipped, ${steps.length} progress notifications; re-import unchanged`);
 
   // --- protocol errors the SDK client can provoke ------------------------------------------------------------
   await expectProtocolError(host.client.callTool({ name: "no_such_tool", arguments: {} }), -32602, "unknown tool");

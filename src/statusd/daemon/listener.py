@@ -21,9 +21,16 @@ import sys
 from pathlib import Path
 
 from statusd.errors import ConfigError, SocketInUseError
-from statusd.paths import socket_path_problem
+from statusd.paths import SUN_PATH_MAX, socket_path_problem
 
 BACKLOG = 256
+
+
+def _staging_name(path: Path) -> Path:
+    """A name beside ``path`` to bind before the rename; ``path`` itself when a longer name would
+    not fit in ``sun_path``."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    return staged if len(os.fsencode(staged)) <= SUN_PATH_MAX else path
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -92,16 +99,28 @@ def listen(path: Path, owner: str = "") -> tuple[socket.socket, SocketLock, tupl
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # stale: we hold the lock, so no live daemon owns it
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Bound and listening under a temporary name, then renamed into place: a client that finds
+        # the path can always connect (bound but not yet listening, it would be refused).
+        staged = _staging_name(path)
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()  # left by a crashed daemon that had this pid
         old_umask = os.umask(0o177)
         try:
-            sock.bind(str(path))
+            sock.bind(str(staged))
         except OSError as exc:
             raise ConfigError("socket.path", f"cannot listen on {path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
-        st = os.stat(path)
-        os.chmod(path, 0o600)
-        sock.listen(BACKLOG)
+        try:
+            st = os.stat(staged)
+            os.chmod(staged, 0o600)
+            sock.listen(BACKLOG)
+            if staged != path:
+                os.rename(staged, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                staged.unlink()
+            raise
         sock.setblocking(False)
         return sock, lock, (st.st_dev, st.st_ino)
     except BaseException:

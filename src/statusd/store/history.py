@@ -8,6 +8,7 @@ from typing import Any
 
 from statusd.models import QueryHistoryArgs
 from statusd.store import ids
+from statusd.store.packed import packed
 
 
 def insert(
@@ -28,6 +29,24 @@ def insert(
         "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (entity, entity_id, version, changes, actor, at, machine, via, op_id),
+    )
+
+
+def insert_many(
+    conn: sqlite3.Connection,
+    *,
+    entity: str,
+    rows: list[tuple[str, int, str, str | None]],
+    actor: str,
+    at: str,
+    machine: str,
+    via: str,
+) -> None:
+    """Append ``(entity id, version, changes as JSON, op id)`` changes of one writer, in order."""
+    conn.execute(
+        "INSERT INTO history(entity, entity_id, version, changes, actor, at, machine, via, op_id) "
+        "SELECT ?, value ->> 0, value ->> 1, value ->> 2, ?, ?, ?, ?, value ->> 3 FROM json_each(?)",
+        (entity, actor, at, machine, via, packed(rows)),
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from statusd.errors import UnavailableError
@@ -27,6 +27,7 @@ from statusd.models import new_id
 from statusd.store import entities as ent
 from statusd.store.context import WriteContext
 from statusd.store.entities import ENTITIES, WORK_ITEM
+from statusd.store.packed import packed
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,15 @@ def created(conn: sqlite3.Connection, run_id: str, entity: str, ident: str) -> N
     conn.execute(
         "INSERT OR IGNORE INTO import_run_rows(run_id, entity, entity_id) VALUES (?, ?, ?)", (run_id, entity, ident)
     )
+
+
+def created_many(conn: sqlite3.Connection, run_id: str, entity: str, idents: Sequence[str]) -> None:
+    """:func:`created` for many rows of one entity, in one statement."""
+    if idents:
+        conn.execute(
+            "INSERT OR IGNORE INTO import_run_rows(run_id, entity, entity_id) SELECT ?, ?, value FROM json_each(?)",
+            (run_id, entity, packed(list(idents))),
+        )
 
 
 def changing(conn: sqlite3.Connection, run_id: str, entity: str, row: dict[str, Any]) -> None:

@@ -34,8 +34,10 @@ async def test_a_failed_run_never_reaches_the_hub_and_a_good_one_arrives_exactly
     try:
         await replica.wait_online()
         store = replica.store
-        source = beads_source(tmp_path / "src", 1500)
-        task = start_import(store, source, fail_after=runner.ITEMS_PER_CHUNK * 100)  # outlasts the push below
+        fail_after = runner.ITEMS_PER_CHUNK * 100  # outlasts the push below, whatever the chunk size
+        n = fail_after + 100
+        source = beads_source(tmp_path / "src", n)
+        task = start_import(store, source, fail_after=fail_after)
         await running(store, task, at_least=runner.ITEMS_PER_CHUNK * 3)
         theirs = await create(store, "written during the import")
         # Another client's write is pushed while the import runs; the import's operations are held.
@@ -49,12 +51,12 @@ async def test_a_failed_run_never_reaches_the_hub_and_a_good_one_arrives_exactly
 
         plan = read_plan("beads", source)
         report = await runner.apply_plan(store, WriteContext(actor="importer"), plan, apply.Options())
-        assert report["created"] == 1500
+        assert report["created"] == n
         await drained(store)
         ids = imported_ids(store)
-        assert len(ids) == 1500 and sorted(from_beads(await hub_entities(dsn, schema))) == sorted(ids)
+        assert len(ids) == n and sorted(from_beads(await hub_entities(dsn, schema))) == sorted(ids)
         sql = f"SELECT entity_id, count(*) FROM {schema}.changes WHERE entity_id = ANY($1) GROUP BY entity_id"
         changes = await hub_fetch(dsn, sql, ids)
-        assert len(changes) == 1500 and {r[1] for r in changes} == {1}, "each imported item arrived exactly once"
+        assert len(changes) == n and {r[1] for r in changes} == {1}, "each imported item arrived exactly once"
     finally:
         await replica.close()

@@ -77,6 +77,7 @@ class Importer:
         self.ids: dict[str, str] = {}
         self.depths: dict[str, int] = {}  # depth of every item this run placed, so children need no lookup
         self.graph: dict[str, set[str]] = {}
+        self.fresh: set[str] = set()  # items this run created: no edge of theirs can exist before it adds one
         self.history_mark = 0
         self.done = 0
         self.total = len(plan.items) + len(plan.edges)
@@ -105,21 +106,31 @@ class Importer:
     def items_chunk(self, conn: sqlite3.Connection, ctx: WriteContext, items: Sequence[PlannedItem]) -> None:
         self._enter(conn, ctx)
         fail_after = self.options.fail_after
+        new: list[tuple[dict[str, Any], str]] = []  # items to create, inserted together
         for item in items:
             if fail_after is not None and self.done >= fail_after:
                 raise ImportAborted(f"import aborted: failure injected after {fail_after} items; nothing was written")
             self.done += 1
-            self.ids[item.key] = _apply_item(conn, ctx, self, item, self._earlier(conn, item.key))
+            earlier = self._earlier(conn, item.key)
+            if earlier is not None:
+                self._create(conn, ctx, new)  # an update below may name an item created above as its parent
+            self.ids[item.key] = _apply_item(conn, ctx, self, item, earlier, new)
             self._progress(self.done == len(self.plan.items))
+        self._create(conn, ctx, new)
         import_runs.guard_off(conn)
+
+    def _create(self, conn: sqlite3.Connection, ctx: WriteContext, new: list[tuple[dict[str, Any], str]]) -> None:
+        ent.insert_many(conn, ctx, WORK_ITEM, new)
+        import_runs.created_many(conn, self.run_id, WORK_ITEM.name, [ident for _, ident in new])
+        self.fresh.update(ident for _, ident in new)
+        new.clear()
 
     def edges_chunk(self, conn: sqlite3.Connection, ctx: WriteContext, planned: Sequence[PlannedEdge]) -> None:
         self._enter(conn, ctx)
         self.history_mark = edges.catch_up(conn, self.graph, self.history_mark)
-        created, unchanged = edges.apply(
-            conn, ctx, planned, self.ids, self.graph, self.report.warnings, self._journal_edge
-        )
-        self.report.edges_created += created
+        created, unchanged = edges.apply(conn, ctx, planned, self.ids, self.fresh, self.graph, self.report.warnings)
+        import_runs.created_many(conn, self.run_id, "dependency", created)
+        self.report.edges_created += len(created)
         self.report.edges_unchanged += unchanged
         self.done += len(planned)
         self._progress(True)  # once per chunk
@@ -141,9 +152,6 @@ class Importer:
         if row is None or meta.get("source") != self.plan.source or meta.get("source_key") != key:
             return None
         return row
-
-    def _journal_edge(self, conn: sqlite3.Connection, ident: str) -> None:
-        import_runs.created(conn, self.run_id, "dependency", ident)
 
     def _progress(self, now: bool) -> None:
         if self.options.progress is not None and (self.done % self.step == 0 or now):
@@ -217,8 +225,14 @@ def _parent_for(
 
 
 def _apply_item(
-    conn: sqlite3.Connection, ctx: WriteContext, imp: Importer, item: PlannedItem, row: dict[str, Any] | None
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    imp: Importer,
+    item: PlannedItem,
+    row: dict[str, Any] | None,
+    new: list[tuple[dict[str, Any], str]],
 ) -> str:
+    """Reconcile the item an earlier import made, or queue a new one on ``new``; return its id."""
     ids, depths, report = imp.ids, imp.depths, imp.report
     # The source's intent (remembered as seen); where statusd can place a new item may differ.
     desired = _desired(item, ids.get(item.parent_key) if item.parent_key is not None else None)
@@ -239,8 +253,8 @@ def _apply_item(
         "deleted_at": ctx.now if item.deleted else None,
     }
     report.created += 1
-    ident = str(ent.insert(conn, ctx, WORK_ITEM, values)["id"])
-    import_runs.created(conn, imp.run_id, WORK_ITEM.name, ident)
+    ident = m.new_id()
+    new.append((values, ident))
     if not item.deleted:
         depths[ident] = depth
     return ident

@@ -10,7 +10,8 @@ graph: that can only make the check stricter.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from statusd.store import entities as ent
 from statusd.store import imports
@@ -57,17 +58,23 @@ def apply(
     ctx: WriteContext,
     planned: Sequence[PlannedEdge],
     ids: dict[str, str],
+    fresh: set[str],
     graph: dict[str, set[str]],
     warnings: list[str],
-    on_create: Callable[[sqlite3.Connection, str], None],
-) -> tuple[int, int]:
-    """Add the planned edges; return (created, already there). Never restores or removes one."""
-    created = unchanged = 0
+) -> tuple[list[str], int]:
+    """Add the planned edges; return (ids of the edges created, how many were already there).
+    Never restores or removes one. ``fresh``: items this run created, which have no edges yet
+    (the import's guards refuse other writers' edges on them; the plan has each pair once)."""
+    new: list[tuple[dict[str, Any], str]] = []
+    unchanged = 0
     for edge in planned:
         waiter, prereq = ids[edge.waiter], ids[edge.prereq]
         ident = edge_id(waiter, prereq, "depends_on")
-        row = ent.get(conn, DEPENDENCY, ident)
-        mirrored = ent.get(conn, DEPENDENCY, edge_id(prereq, waiter, "blocks"))
+        if waiter in fresh and prereq in fresh:
+            row = mirrored = None
+        else:
+            row = ent.get(conn, DEPENDENCY, ident)
+            mirrored = ent.get(conn, DEPENDENCY, edge_id(prereq, waiter, "blocks"))
         if (row and row["deleted_at"] is None) or (mirrored and mirrored["deleted_at"] is None):
             unchanged += 1
         elif row is not None:
@@ -78,8 +85,7 @@ def apply(
             )
         else:
             values = {"work_item_id": waiter, "depends_on_id": prereq, "dependency_type": "depends_on"}
-            ent.insert(conn, ctx, DEPENDENCY, values, ident)
-            on_create(conn, ident)
+            new.append((values, ident))
             graph.setdefault(waiter, set()).add(prereq)
-            created += 1
-    return created, unchanged
+    ent.insert_many(conn, ctx, DEPENDENCY, new)
+    return [ident for _, ident in new], unchanged

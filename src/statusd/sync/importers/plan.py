@@ -110,12 +110,21 @@ def clean_value(value: Any, depth: int = 0) -> Any:
     return clean(str(value))
 
 
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def fingerprint(value: Any) -> str:
     """A short stable hash of a JSON value: what the importer remembers it last wrote."""
-    if isinstance(value, str):  # most fields: skip the JSON encoder (an import hashes ~12 values per item)
+    # An import hashes ~12 values per item: strings, None and booleans skip the JSON encoder (the
+    # text hashed is what it would have produced, so earlier imports' fingerprints still match).
+    if isinstance(value, str):
         raw = "s" + value
+    elif value is None:
+        raw = "null"
+    elif value is True or value is False:
+        raw = "true" if value else "false"
     else:
-        raw = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        raw = _FINGERPRINT_JSON.encode(value)
     return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 

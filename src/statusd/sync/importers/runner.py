@@ -23,9 +23,9 @@ from statusd.sync.importers.plan import Plan
 log = logging.getLogger(__name__)
 
 # Records per writer transaction, so that one chunk with its commit stays far below the 50 ms a
-# waiting client can afford (measured: docs/decisions.md, 2026-11-30).
-ITEMS_PER_CHUNK = 10
-EDGES_PER_CHUNK = 12
+# waiting client can afford (measured: docs/decisions.md, 2026-11-30 and 2026-12-01).
+ITEMS_PER_CHUNK = 12
+EDGES_PER_CHUNK = 15
 GONE_PER_CHUNK = 50
 # With no daemon (``statusd import`` holding the store itself) nobody else can be waiting:
 # chunks this many times larger, for fewer commits.
