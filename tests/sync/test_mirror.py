@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from mirror_support import mirror_env
 from sync_support import wait_for
 
 from statusd.models import ListConflictsArgs
 from statusd.store import conflicts
+from statusd.sync import mirror as mirror_module
+from statusd.sync.mirror import Mirror
 
 
 async def test_a_change_is_written_atomically_and_identical_bytes_are_not_rewritten(tmp_path: Path) -> None:
@@ -253,3 +258,69 @@ async def test_a_restart_with_an_untouched_file_imports_nothing(tmp_path: Path) 
         assert env.item(item["id"])["title"] == "Ahead of the file"
         assert env.mirror.imports == 0
         await env.written_with("Ahead of the file")
+
+
+async def test_a_crash_between_replacing_the_file_and_its_shadow_imports_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # R1 found it: kill -9 right after the file was replaced but before the shadow beside the store
+    # caught up. The next start took the older shadow as the base, read the file's newer lines as a
+    # human's additions and created those items a second time (they then reached the hub too).
+    async with mirror_env(tmp_path) as env:
+        await env.create_item("Written with its shadow")
+        await env.written_with("Written with its shadow")
+        monkeypatch.setattr(Mirror, "_promote_shadow", lambda self, digest: None)  # dies right here
+        await env.create_item("Written, shadow behind")
+        await env.written_with("Written, shadow behind")
+        env.mirror.state = "paused"
+        await env.create_item("Committed, never in the file")  # the store is ahead of the file
+    monkeypatch.undo()
+    titles = ["Committed, never in the file", "Written with its shadow", "Written, shadow behind"]
+    async with mirror_env(tmp_path) as env:
+        assert sorted(i["title"] for i in env.items()) == titles
+        await env.create_item("After the restart")
+        await env.written_with("After the restart")
+    async with mirror_env(tmp_path) as env:  # the promoted shadow is the base from now on
+        assert sorted(i["title"] for i in env.items()) == sorted([*titles, "After the restart"])
+
+
+async def test_a_render_that_never_reached_the_file_is_no_base_for_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with mirror_env(tmp_path) as env:
+        kept = await env.create_item("In the file")
+        text = await env.written_with("In the file")
+        original = mirror_module.write_atomically
+
+        def crash_before_the_file(path: Path, data: bytes, **kw: Any) -> None:
+            if path == env.mirror.path:
+                raise _Died  # the process dies between the pending render and the file
+            original(path, data, **kw)
+
+        monkeypatch.setattr(mirror_module, "write_atomically", crash_before_the_file)
+        env.mirror.state = "paused"
+        await env.create_item("Never reached the file")
+        with contextlib.suppress(_Died):
+            await asyncio.to_thread(_render_now, env.mirror)
+        sid = env.sid(kept["id"])
+    monkeypatch.undo()
+    assert (tmp_path / ".statusd" / "store.sqlite3.mirror-next.md").exists()
+    # While the daemon is down a human edits the file it really wrote.
+    (tmp_path / ".project_status.md").write_text(
+        text.replace(f"In the file (task, medium) ^{sid}", f"Edited (task, high) ^{sid}")
+    )
+    async with mirror_env(tmp_path) as env:
+        assert sorted(i["title"] for i in env.items()) == ["Edited", "Never reached the file"]
+        assert not (tmp_path / ".statusd" / "store.sqlite3.mirror-next.md").exists()
+
+
+class _Died(Exception):
+    """Stands for the process being killed (nothing after it runs)."""
+
+
+def _render_now(mirror: Mirror) -> str:
+    mirror.state = "running"
+    try:
+        return mirror._render_and_write()
+    finally:
+        mirror.state = "paused"

@@ -23,9 +23,11 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,9 @@ class Mirror:
         # A copy of the last file written, beside the store: after a restart, the base a human's edit
         # made while the daemon was down is compared with (the store may be ahead of the file).
         self.shadow = store.path.with_name(store.path.name + ".mirror-last.md")
+        # The render about to be written, kept before the file is replaced and renamed over the
+        # shadow after: a crash between leaves it naming the file as statusd's own write.
+        self.shadow_next = store.path.with_name(store.path.name + ".mirror-next.md")
         self._shadow_hash: str | None = None
         self._gen = 0  # bumped by every import: a render snapshotted before one is stale
         self.last_migration: dict[str, Any] | None = None
@@ -205,7 +210,7 @@ class Mirror:
                 )
                 return
             self.layout = doc.layout
-            shadow = None if adopt else _read_file(self.shadow)
+            shadow = None if adopt else await asyncio.to_thread(self._last_written, data)
             if shadow == data:
                 pass  # the file is exactly what the last daemon wrote: nothing to import
             elif not adopt and await asyncio.to_thread(_render_base, self.base, doc.layout) != data:
@@ -407,9 +412,10 @@ class Mirror:
                 self._keep_shadow(data, digest)
                 self._wrote(base, banner, digest, wrote=False)
                 return "same"
+            write_atomically(self.shadow_next, data, private=True)  # before the file: see _last_written
             write_atomically(self.path, data)
             digest = _sha(data)
-            self._keep_shadow(data, digest)  # after the file: a crash between leaves the shadow older, never newer
+            self._promote_shadow(digest)
             self._wrote(base, banner, digest, wrote=True)
             return "written"
 
@@ -427,6 +433,29 @@ class Mirror:
     def _release(self, size: int) -> None:
         if self.collect_after_render and size >= COLLECT_AFTER_BYTES:
             gc.collect()  # a few ms: the daemon keeps its start-up objects out of collections (gc.freeze)
+
+    def _last_written(self, data: bytes) -> bytes | None:
+        """What the last daemon wrote to the file, for a start that finds ``data`` there.
+
+        The shadow, or the render a crash caught between replacing the file and renaming it over the
+        shadow (then the file may be that render: taking the older shadow as the base would read the
+        render's newer lines as a human's additions and create them again). A pending render the file
+        does not hold is kept as a base only if the file is closer to it (edited after that write).
+        """
+        shadow = _read_file(self.shadow)
+        pending = _read_file(self.shadow_next)
+        if pending is None:
+            return shadow
+        with contextlib.suppress(OSError):
+            if pending == data or shadow is None or _closeness(data, pending) > _closeness(data, shadow):
+                os.replace(self.shadow_next, self.shadow)
+                return pending
+            self.shadow_next.unlink()  # never reached the file
+        return shadow
+
+    def _promote_shadow(self, digest: str) -> None:
+        os.replace(self.shadow_next, self.shadow)
+        self._shadow_hash = digest
 
     def _keep_shadow(self, data: bytes, digest: str) -> None:
         if self._shadow_hash != digest:
@@ -564,6 +593,11 @@ def _render_base(base: PackedBase | None, layout: tuple[Block, ...]) -> bytes:
 
 def _parse_bytes(data: bytes) -> Document:
     return parse(data.decode("utf-8"))
+
+
+def _closeness(data: bytes, other: bytes) -> int:
+    """How many lines ``data`` and ``other`` share (as multisets): which of two renders a file was."""
+    return sum((Counter(data.splitlines()) & Counter(other.splitlines())).values())
 
 
 def _read_file(path: Path) -> bytes | None:
