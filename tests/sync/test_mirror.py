@@ -324,3 +324,28 @@ def _render_now(mirror: Mirror) -> str:
         return mirror._render_and_write()
     finally:
         mirror.state = "paused"
+
+
+async def test_a_crash_after_importing_a_save_but_before_writing_ids_back_creates_nothing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The import commits; the file still holds the human's new lines without ids until the next
+    # render. A kill -9 between left the next start importing the same save again: duplicates.
+    async with mirror_env(tmp_path) as env:
+        item = await env.create_item("Existing")
+        text = await env.written_with("Existing")
+        line = f"- [ ] Existing (task, medium) ^{env.sid(item['id'])}"
+        monkeypatch.setattr(Mirror, "_render_and_write", lambda self: "skipped")  # dies before the render
+        saved = text.replace(line, f"{line}\n- [ ] Added by a human (task, low)")
+        env.path.write_text(saved)
+        assert (await env.mirror.import_file()) is not None
+        assert [i["title"] for i in env.items()] == ["Existing", "Added by a human"]
+        await env.update_item(item["id"], title="Changed by a tool after the import")
+    monkeypatch.undo()
+    assert env.path.read_text() == saved  # the file never got the new line's id
+    async with mirror_env(tmp_path) as env:
+        titles = sorted(i["title"] for i in env.items())
+        assert titles == ["Added by a human", "Changed by a tool after the import"]  # nothing again, nothing reverted
+        await env.written_with("Changed by a tool after the import")
+        new = next(i for i in env.items() if i["title"] == "Added by a human")
+        assert f"Added by a human (task, low) ^{env.sid(new['id'])}" in await env.settled()

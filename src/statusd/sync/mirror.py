@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from statusd.models import now_iso
-from statusd.store import Store, WriteContext, import_runs, mirror_snapshot
+from statusd.store import Store, WriteContext, import_runs, mirror_snapshot, outbox
 from statusd.sync.atomic_write import write_atomically
 from statusd.sync.markdown_import import ImportResult
 from statusd.sync.markdown_model import DEFAULT_LAYOUT, MARKER, Block, Document, MarkdownParseError
@@ -213,6 +213,8 @@ class Mirror:
             shadow = None if adopt else await asyncio.to_thread(self._last_written, data)
             if shadow == data:
                 pass  # the file is exactly what the last daemon wrote: nothing to import
+            elif self.store.meta(IMPORTED_SAVE) == _sha(data):
+                pass  # a save the last daemon imported but had not rewritten yet: the store holds it
             elif not adopt and await asyncio.to_thread(_render_base, self.base, doc.layout) != data:
                 if shadow is not None:
                     with contextlib.suppress(UnicodeDecodeError, MarkdownParseError):
@@ -520,7 +522,7 @@ class Mirror:
         if self.base is None or self.foreign:
             return None  # nothing rendered to compare with: a foreign file waits for migration
         try:
-            result = await self._apply(doc)
+            result = await self._apply(doc, digest)
         except MarkdownParseError as exc:
             self.pause(
                 f"{self.path.name} has a change the store refuses ({exc}); fix it and save to resume", _error(exc)
@@ -562,11 +564,11 @@ class Mirror:
         self.state, self.reason, self.error = "running", None, None
         self._dirty.set()
 
-    async def _apply(self, doc: Document) -> ImportResult:
+    async def _apply(self, doc: Document, digest: str) -> ImportResult:
         base = self.base
         assert base is not None
         ctx = WriteContext(actor=self.actor, via="markdown")
-        result, after = await self.store.write(apply_packed, ctx, base, doc, self.pending)
+        result, after = await self.store.write(_import_save, ctx, base, doc, self.pending, digest)
         # The next save is compared with the state this one produced, even before the file is rewritten.
         self._gen += 1
         self.base = after or base
@@ -593,6 +595,25 @@ def _render_base(base: PackedBase | None, layout: tuple[Block, ...]) -> bytes:
 
 def _parse_bytes(data: bytes) -> Document:
     return parse(data.decode("utf-8"))
+
+
+# The hash of the last save imported, written in the import's own transaction: a start that finds
+# that very file (a crash came before the render that gives its new lines their ids) knows the
+# store already holds it, and does not create its new lines a second time.
+IMPORTED_SAVE = "mirror_imported_save"
+
+
+def _import_save(
+    conn: sqlite3.Connection,
+    ctx: WriteContext,
+    base: PackedBase,
+    doc: Document,
+    pending: dict[tuple[str, str, str | None], list[str]],
+    digest: str,
+) -> tuple[ImportResult, PackedBase | None]:
+    outcome = apply_packed(conn, ctx, base, doc, pending)
+    outbox.set_meta(conn, IMPORTED_SAVE, digest)
+    return outcome
 
 
 def _closeness(data: bytes, other: bytes) -> int:
