@@ -189,8 +189,7 @@ class _NewRow:
     def __init__(self, ctx: WriteContext, entity: Entity, values: dict[str, Any], ident: str | None) -> None:
         row = {name: values.get(name) for name in entity.fields}
         self.encoded = {name: dumps(row[name]) for name in entity.json_fields if row[name] is not None}
-        if ctx.via != "sync" and isinstance(row.get("metadata"), dict):  # as _check_metadata, encoded once
-            check_metadata_size(row["metadata"], encoded=self.encoded["metadata"])
+        _check_metadata(ctx, row, self.encoded.get("metadata"))
         self.ident = ident or new_id()
         row.update(
             id=self.ident,
@@ -263,11 +262,12 @@ def update(
     return row
 
 
-def _check_metadata(ctx: WriteContext, row: dict[str, Any]) -> None:
+def _check_metadata(ctx: WriteContext, row: dict[str, Any], encoded: str | None = None) -> None:
     # A merge of small updates can grow metadata past the limit the tool boundary checks per call;
-    # what another machine already stored (via sync) is taken as it is.
+    # what another machine already stored (via sync) is taken as it is. ``encoded``: the metadata
+    # already as JSON (an insert encodes it once for the column, this check and the history).
     if ctx.via != "sync" and isinstance(row.get("metadata"), dict):
-        check_metadata_size(row["metadata"])
+        check_metadata_size(row["metadata"], encoded=encoded)
 
 
 def _record(
@@ -324,7 +324,7 @@ def _record_many(
     history.insert_many(
         conn,
         entity=entity.name,
-        rows=[(ident, version, encoded, op_id) for ident, version, encoded, op_id in entries],
+        rows=entries,
         actor=ctx.actor,
         at=ctx.now,
         machine=ctx.machine,
