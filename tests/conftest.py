@@ -74,3 +74,17 @@ def daemon_process(tmp_path: Path) -> Iterator[DaemonProcess]:
     """A running ``statusd run`` subprocess (standalone) with its own store and socket."""
     with running_daemon(tmp_path / "project") as proc:
         yield proc
+
+
+# ==== Soak runs ==============================================================================
+SOAK_TIMEOUT_S = 1800.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``STATUSD_SOAK=1`` a test may run for minutes (2,000 fuzzed saves took 5 min 15 s): the
+    suite's 120 s per-test timeout becomes 30 minutes unless one was given on the command line."""
+    from soak import SOAK
+
+    given = any(str(arg).startswith("--timeout") for arg in config.invocation_params.args)
+    if SOAK and not given and (config.option.timeout or 0) < SOAK_TIMEOUT_S:
+        config.option.timeout = SOAK_TIMEOUT_S
