@@ -77,6 +77,8 @@ ENTITIES = {e.name: e for e in (WORK_ITEM, DEPENDENCY, VENDOR, DEPLOYMENT, ENHAN
 
 # Derived columns are recomputed where a change is applied, so they never travel as changes.
 DERIVED = frozenset({"depth"})
+# The fields a change record names, per entity, in the order ``dumps`` sorts them.
+_RECORDED = {e.name: tuple(sorted(f for f in e.fields if f not in DERIVED)) for e in ENTITIES.values()}
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
@@ -155,7 +157,7 @@ def insert(
         f"INSERT INTO {entity.table} ({', '.join(entity.columns)}) VALUES ({', '.join('?' * len(entity.columns))})",
         new.columns(),
     )
-    _record_encoded(conn, ctx, entity, new.ident, 0, 1, new.changes())
+    _record(conn, ctx, entity, new.ident, 0, 1, new.changes())
     return new.row
 
 
@@ -211,21 +213,10 @@ class _NewRow:
         encoded, row = self.encoded, self.row
         parts = [
             f'"{name}":{{"new":{encoded[name] if name in encoded else dumps(row[name])},"old":null}}'
-            for name in _recorded_fields(self.entity)
+            for name in _RECORDED[self.entity.name]
             if row[name] is not None
         ]
         return "{" + ",".join(parts) + "}"
-
-
-_RECORDED: dict[str, tuple[str, ...]] = {}
-
-
-def _recorded_fields(entity: Entity) -> tuple[str, ...]:
-    """The fields a change record names, in the order ``dumps`` sorts them."""
-    found = _RECORDED.get(entity.name)
-    if found is None:
-        found = _RECORDED[entity.name] = tuple(sorted(f for f in entity.fields if f not in DERIVED))
-    return found
 
 
 def update(
@@ -258,7 +249,7 @@ def update(
         raise VersionMismatchError(entity.name, current["id"], current["version"], found[0] if found else 0)
     recorded = {k: c for k, c in changes.items() if k not in DERIVED}
     if recorded:
-        _record(conn, ctx, entity, row["id"], current["version"], row["version"], recorded)
+        _record(conn, ctx, entity, row["id"], current["version"], row["version"], dumps(recorded))
     return row
 
 
@@ -271,18 +262,6 @@ def _check_metadata(ctx: WriteContext, row: dict[str, Any], encoded: str | None 
 
 
 def _record(
-    conn: sqlite3.Connection,
-    ctx: WriteContext,
-    entity: Entity,
-    ident: str,
-    base_version: int,
-    new_version: int,
-    changes: dict[str, dict[str, Any]],
-) -> None:
-    _record_encoded(conn, ctx, entity, ident, base_version, new_version, dumps(changes))
-
-
-def _record_encoded(
     conn: sqlite3.Connection,
     ctx: WriteContext,
     entity: Entity,
@@ -316,7 +295,7 @@ def _record_many(
     entity: Entity,
     records: Sequence[tuple[str, int, int, str]],
 ) -> None:
-    """:func:`_record_encoded` for many ``(id, base version, new version, changes as JSON)``: one
+    """:func:`_record` for many ``(id, base version, new version, changes as JSON)``: one
     statement per table."""
     queued = ctx.replicated and ctx.via != "sync"
     entries = [(ident, new_version, encoded, new_id() if queued else None)
