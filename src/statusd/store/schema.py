@@ -244,9 +244,10 @@ _HELD = (
 _NOT_IMPORTING = "NOT EXISTS (SELECT 1 FROM meta WHERE key = 'import_writing')"
 
 
-def _guard(name: str, timing: str, table: str, when: str, message: str) -> str:
+def _guard(name: str, timing: str, table: str, condition: str, message: str) -> str:
+    """An import guard: refuse the change (``unavailable`` / ``import_in_progress``) when ``condition``."""
     return (
-        f"CREATE TRIGGER {name} {timing} ON {table} WHEN ({when}) AND {_NOT_IMPORTING} "
+        f"CREATE TRIGGER {name} {timing} ON {table} WHEN {condition} "
         f"BEGIN SELECT RAISE(ABORT, 'statusd:import_in_progress:{message}'); END"
     )
 
@@ -283,7 +284,7 @@ def _import_runs(conn: sqlite3.Connection) -> None:
         """,
     )
     for name, timing, table, when, message in _GUARDS:
-        conn.execute(_guard(name, timing, table, when, message))
+        conn.execute(_guard(name, timing, table, f"({when}) AND {_NOT_IMPORTING}", message))
 
 
 _held = _HELD.format
@@ -326,10 +327,7 @@ def _import_guards_first(conn: sqlite3.Connection) -> None:
     # import). Only other writers during a run pay the journal look-ups (docs/decisions.md 2026-12-01).
     for name, timing, table, when, message in _GUARDS:
         conn.execute(f"DROP TRIGGER {name}")
-        conn.execute(
-            f"CREATE TRIGGER {name} {timing} ON {table} WHEN {_RUN_ACTIVE} AND {_NOT_IMPORTING} AND ({when}) "
-            f"BEGIN SELECT RAISE(ABORT, 'statusd:import_in_progress:{message}'); END"
-        )
+        conn.execute(_guard(name, timing, table, f"{_RUN_ACTIVE} AND {_NOT_IMPORTING} AND ({when})", message))
 
 
 MIGRATIONS: list[Migration] = [
