@@ -8,7 +8,6 @@ directory installs the pinned SDK (``scripts/test`` does it when the lockfile ch
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from beads_support import beads_source
 from daemon_support import running_daemon
 from statusd.models import CreateWorkItemArgs, iso
 from statusd.store import Store, WriteContext, workitems
@@ -25,23 +25,6 @@ from statusd.store import Store, WriteContext, workitems
 HERE = Path(__file__).resolve().parent
 ARCHIVABLE = 3_000  # enough batches for trigger_archiving to be cancelled half-way
 IMPORTED = 600  # beads records import_tasks reads, with progress, in the session
-
-
-def beads_source(path: Path, count: int) -> Path:
-    """``count`` beads records: epics with dotted children, "blocks" edges, one tombstone per 100."""
-    lines = []
-    for i in range(count):
-        epic = i - i % 20
-        ident = f"ts-{i}" if i % 20 == 0 else f"ts-{epic}.{i % 20}"
-        rec: dict[str, object] = {"id": ident, "title": f"interop {i}", "status": "open", "priority": i % 5}
-        if i % 100 == 99:
-            rec["status"] = "tombstone"
-        elif i % 20 > 1:
-            rec["dependencies"] = [{"issue_id": ident, "depends_on_id": f"ts-{epic}.{i % 20 - 1}", "type": "blocks"}]
-        lines.append(json.dumps(rec))
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "issues.jsonl").write_text("\n".join(lines) + "\n")
-    return path / "issues.jsonl"
 
 
 def seed_archivable(store_path: Path, count: int) -> None:
@@ -73,7 +56,7 @@ def test_typescript_sdk_host_session(tmp_path: Path) -> None:
     executable = node()
     root = tmp_path / "project"
     seed_archivable(root / ".statusd" / "store.sqlite3", ARCHIVABLE)
-    source = beads_source(tmp_path / "beads", IMPORTED)
+    source = beads_source(tmp_path / "beads", IMPORTED, prefix="ts", title="interop", tombstone_every=100)
     with running_daemon(root) as daemon:
         args = [sys.executable, str(daemon.socket_path), str(ARCHIVABLE), str(source), str(IMPORTED)]
         proc = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,11 @@ def list_items(store: Store, **filters: Any) -> dict[str, Any]:
 async def update_item(store: Store, ident: str, **fields: Any) -> dict[str, Any]:
     args = m.parse_args(m.UpdateWorkItemArgs, {"id": ident, "version": get_item(store, ident)["version"], **fields})
     return await store.write(workitems.update, WriteContext(actor="dana"), args)
+
+
+def live_waits(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(waiter, prerequisite) of every live dependency edge, whichever of the two types stores it."""
+    rows = conn.execute(
+        "SELECT work_item_id, depends_on_id, dependency_type FROM dependencies WHERE deleted_at IS NULL"
+    )
+    return [(a, b) if kind == "depends_on" else (b, a) for a, b, kind in rows]

@@ -15,27 +15,13 @@ from typing import Any
 import pytest
 from importer_support import BEADS, get_item, update_item
 
+from beads_support import beads_source
 from statusd import models as m
 from statusd.errors import StatusdError
 from statusd.store import Store, WriteContext, dependencies, import_runs, outbox, workitems
 from statusd.sync.importers import apply, read_plan, runner
 
 TABLES = ("work_items", "dependencies", "history", "outbox", "conflicts")
-
-
-def beads_source(path: Path, n: int) -> Path:
-    """``n`` beads records: epics with dotted children and "blocks" edges to earlier records."""
-    lines = []
-    for i in range(n):
-        epic = i - i % 20
-        ident = f"bd-{i}" if i % 20 == 0 else f"bd-{epic}.{i % 20}"
-        rec: dict[str, Any] = {"id": ident, "title": f"issue {i}", "status": "open", "priority": i % 5}
-        if i % 20 > 1:
-            rec["dependencies"] = [{"issue_id": ident, "depends_on_id": f"bd-{epic}.{i % 20 - 1}", "type": "blocks"}]
-        lines.append(json.dumps(rec))
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "issues.jsonl").write_text("\n".join(lines) + "\n")
-    return path / "issues.jsonl"
 
 
 def counts(store: Store) -> dict[str, int]:

@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from importer_support import FIXTURES, list_items
+from importer_support import FIXTURES, list_items, live_waits
 from test_real_sources import ready_source_ids, run
 
 from statusd.store import Store
@@ -42,10 +42,7 @@ def source_shape(store: Store) -> dict[str, tuple[str, str, str, str | None, lis
     ).fetchall()
     sid = {r[0]: r[1] for r in rows}
     waits: dict[str, list[str]] = {}
-    for a, b, kind in store.reader.execute(
-        "SELECT work_item_id, depends_on_id, dependency_type FROM dependencies WHERE deleted_at IS NULL"
-    ):
-        waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
+    for waiter, prereq in live_waits(store.reader):
         waits.setdefault(waiter, []).append(sid[prereq])
     return {r[1]: (r[2], r[3], r[4], sid.get(r[5]), sorted(waits.get(r[0], []))) for r in rows}
 

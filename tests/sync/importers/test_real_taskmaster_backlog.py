@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from importer_support import FIXTURES, list_items
+from importer_support import FIXTURES, list_items, live_waits
 from test_real_sources import ready_source_ids, run
 
 from statusd.store import Store
@@ -123,10 +123,7 @@ def shape_by_title(store: Store) -> list[tuple[str, str, str, str | None, tuple[
     ).fetchall()
     title = {r[0]: r[1] for r in rows}
     waits: dict[str, list[str]] = {}
-    for a, b, kind in store.reader.execute(
-        "SELECT work_item_id, depends_on_id, dependency_type FROM dependencies WHERE deleted_at IS NULL"
-    ):
-        waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
+    for waiter, prereq in live_waits(store.reader):
         waits.setdefault(waiter, []).append(title[prereq])
     return sorted((r[1], r[2], r[3], title.get(r[4]), tuple(sorted(waits.get(r[0], [])))) for r in rows)
 
@@ -138,10 +135,7 @@ def source_shape(store: Store) -> dict[str, tuple[str | None, list[str]]]:
     ).fetchall()
     sid = {r[0]: str(r[1]) for r in rows}
     waits: dict[str, list[str]] = {}
-    for a, b, kind in store.reader.execute(
-        "SELECT work_item_id, depends_on_id, dependency_type FROM dependencies WHERE deleted_at IS NULL"
-    ):
-        waiter, prereq = (a, b) if kind == "depends_on" else (b, a)
+    for waiter, prereq in live_waits(store.reader):
         waits.setdefault(sid[waiter], []).append(sid[prereq])
     return {sid[r[0]]: (sid.get(r[2]), sorted(waits.get(sid[r[0]], []))) for r in rows}
 
